@@ -1,0 +1,37 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "FleetSim",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "fleetsim", targets: ["FleetSimCLI"]),
+        .library(name: "DeviceModel", targets: ["DeviceModel"]),
+        .library(name: "LoadReport", targets: ["LoadReport"]),
+        .library(name: "FleetSim", targets: ["FleetSim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        .target(name: "DeviceModel"),
+        .target(name: "LoadReport", dependencies: [
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
+        .target(name: "FleetSim", dependencies: [
+            "DeviceModel", "LoadReport",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "FleetSimCLI", dependencies: [
+            "FleetSim", "DeviceModel", "LoadReport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "DeviceModelTests", dependencies: ["DeviceModel"]),
+        .testTarget(name: "LoadReportTests", dependencies: ["LoadReport"]),
+        .testTarget(name: "FleetSimTests", dependencies: ["FleetSim", "DeviceModel", "LoadReport"],
+                    resources: [.copy("Fixtures")]),
+    ],
+    swiftLanguageModes: [.v5]
+)

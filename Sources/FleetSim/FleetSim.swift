@@ -1,0 +1,3 @@
+import DeviceModel
+/// Scenarios, the simulation engine and the runners: see DESIGN.md.
+public enum FleetSimModule {}

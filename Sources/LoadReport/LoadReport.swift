@@ -1,0 +1,2 @@
+/// Recording and reporting: see DESIGN.md.
+public enum LoadReportModule {}
