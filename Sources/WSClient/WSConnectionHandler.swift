@@ -471,6 +471,7 @@ final class WSConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Maps an error to a cause; nil when the error is not itself a reason (e.g. a TLS peer that
     /// closed TCP without close_notify after the close handshake).
     static func classify(_ error: Error, state: State) -> WSCloseCause? {
+        if let resolve = error as? WSResolveError { return resolve.cause }
         if let io = error as? IOError {
             switch io.errnoCode {
             case ECONNREFUSED: return .refused
