@@ -112,6 +112,10 @@ struct ServerScript: @unchecked Sendable {
     var echo = true
     /// Negotiate permessage-deflate when the client offers it (server_no_context_takeover etc. as asked).
     var acceptDeflate = false
+    /// Answer `client_max_window_bits=N` when the client offered the parameter.
+    var clientWindowBits: Int? = nil
+    /// Impose client_no_context_takeover even if not offered.
+    var forceClientNoContextTakeover = false
 }
 
 /// Everything the server observed, for assertions.
@@ -140,11 +144,19 @@ final class ServerLog: @unchecked Sendable {
 final class TestServer: @unchecked Sendable {
     let channel: Channel
     let log = ServerLog()
+    let connections = NIOLockedValueBox<[ServerConnection]>([])
     var port: Int { channel.localAddress!.port! }
     let secure: Bool
 
     init(script: ServerScript = ServerScript(), tls: NIOSSLContext? = nil, host: String = "127.0.0.1") throws {
         let log = self.log
+        let connections = self.connections
+        var script = script
+        let userOnOpen = script.onOpen
+        script.onOpen = { c in
+            connections.withLockedValue { $0.append(c) }
+            userOnOpen(c)
+        }
         self.secure = tls != nil
         channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -167,6 +179,14 @@ final class TestServer: @unchecked Sendable {
         var e = try! WSEndpoint(url: "\(secure ? "wss" : "ws")://\(host):\(port)\(path)")
         e.address = try! SocketAddress(ipAddress: "127.0.0.1", port: port)
         return e
+    }
+
+    /// Sends Close(1000) on every open server connection.
+    func closeAllWith1000() {
+        let all = connections.withLockedValue { $0 }
+        for c in all {
+            c.context.eventLoop.execute { c.send(0x8, closePayload(1000)) }
+        }
     }
 
     func stop() {
@@ -214,17 +234,29 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             let accept = Base64.encode(SHA1.hash(Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8)))
             var response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n"
             var deflate: DeflateCodec? = nil
-            if script.acceptDeflate, let offer = request.header("sec-websocket-extensions"), offer.contains("permessage-deflate") {
-                let clientNCT = offer.contains("client_no_context_takeover")
-                let serverNCT = offer.contains("server_no_context_takeover")
+            if script.acceptDeflate, let offers = request.header("sec-websocket-extensions"),
+               let offer = offers.split(separator: ",").first, offer.contains("permessage-deflate") {
+                let params = offer.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+                func value(_ name: String) -> String? {
+                    params.first { $0.hasPrefix(name) }.map { $0.split(separator: "=").dropFirst().first.map(String.init) ?? "" }
+                }
+                let clientNCT = value("client_no_context_takeover") != nil || script.forceClientNoContextTakeover
+                let serverNCT = value("server_no_context_takeover") != nil
+                let serverBits = value("server_max_window_bits").flatMap { Int($0) } ?? 15
+                var clientBits = 15
                 var answer = "permessage-deflate"
                 if serverNCT { answer += "; server_no_context_takeover" }
                 if clientNCT { answer += "; client_no_context_takeover" }
+                if value("server_max_window_bits") != nil { answer += "; server_max_window_bits=\(serverBits)" }
+                if let bits = script.clientWindowBits, value("client_max_window_bits") != nil {
+                    clientBits = bits
+                    answer += "; client_max_window_bits=\(bits)"
+                }
                 response += "Sec-WebSocket-Extensions: \(answer)\r\n"
-                // Server side: compress with server params, inflate with client params.
+                // Server side: "client" fields of the codec describe what this end sends.
                 deflate = DeflateCodec(parameters: DeflateParameters(
                     serverNoContextTakeover: clientNCT, clientNoContextTakeover: serverNCT,
-                    serverMaxWindowBits: 15, clientMaxWindowBits: 15))
+                    serverMaxWindowBits: clientBits, clientMaxWindowBits: serverBits))
             }
             for (n, v) in extra { response += "\(n): \(v)\r\n" }
             response += "\r\n"
