@@ -62,9 +62,13 @@ enum Cases {
 
     static func bytes(_ n: Int, _ seed: UInt8 = 0x2A) -> [UInt8] { [UInt8](repeating: seed, count: n) }
     static func utf8(_ s: String) -> [UInt8] { Array(s.utf8) }
+    /// Pseudo-random bytes (xorshift; deterministic per length).
     static func randomBytes(_ n: Int) -> [UInt8] {
-        var g = SystemRandomNumberGenerator()
-        return (0..<n).map { _ in UInt8.random(in: 0...255, using: &g) }
+        var x: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(n)
+        return (0..<n).map { _ in
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            return UInt8(truncatingIfNeeded: x)
+        }
     }
     static func corpus(_ n: Int) -> [UInt8] {
         let words = Array("Hello fleet, this is device 42 reporting a heartbeat. κόσμε ✓ ".utf8)
@@ -373,6 +377,17 @@ enum Cases {
     }
 }
 
+/// One client per compression offer (building a client loads the TLS trust roots: do it rarely).
+let harnessClients = NIOLockedValueBox<[WSCompression?: WSClient]>([:])
+func harnessClient(_ compression: WSCompression?) throws -> WSClient {
+    try harnessClients.withLockedValue { clients in
+        if let c = clients[compression] { return c }
+        let c = try makeClient { $0.compression = compression; $0.closeTimeout = .seconds(2) }
+        clients[compression] = c
+        return c
+    }
+}
+
 /// Runs one case and returns nil when it passed, else why it failed.
 func runCase(_ c: ConformanceCase) async -> String? {
     var script = ServerScript()
@@ -385,12 +400,7 @@ func runCase(_ c: ConformanceCase) async -> String? {
     do { server = try TestServer(script: script) } catch { return "server: \(error)" }
     defer { server.stop() }
     let client: WSClient
-    do {
-        client = try makeClient {
-            $0.compression = c.compression
-            $0.closeTimeout = .seconds(2)
-        }
-    } catch { return "client: \(error)" }
+    do { client = try harnessClient(c.compression) } catch { return "client: \(error)" }
     let d = RecordingDelegate()
     d.onText = { conn, t in conn.send(text: t) }
     d.onBinary = { conn, b in conn.send(binary: b) }
