@@ -75,11 +75,43 @@ enum FrameParser {
     }
 }
 
+/// Masking keys for one connection: SplitMix64 seeded from the system's entropy when the connection
+/// is created. RFC 6455 §5.3 asks for unpredictable keys to stop a hostile script in a browser from
+/// steering bytes on the wire; this client sends only what its caller chose, and one `getrandom`
+/// syscall per frame would cost more CPU than the rest of a heartbeat round trip.
+struct MaskKeyGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt32 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return UInt32(truncatingIfNeeded: z ^ (z >> 31))
+    }
+}
+
 /// Encodes client-to-server frames: always masked (RFC 6455 §5.3), header and payload in one buffer.
 enum FrameWriter {
-    static func write(opcode: Opcode, fin: Bool = true, rsv1: Bool = false, payload: ByteBuffer,
+    static func write(opcode: Opcode, fin: Bool = true, rsv1: Bool = false, payload: ByteBuffer, key: UInt32,
                       allocator: ByteBufferAllocator) -> ByteBuffer {
-        let length = payload.readableBytes
+        var payload = payload
+        return write(opcode: opcode, fin: fin, rsv1: rsv1, length: payload.readableBytes, key: key, allocator: allocator) {
+            $0.writeBuffer(&payload)
+        }
+    }
+
+    /// A text frame straight from a String: one allocation, one copy.
+    static func write(text: String, key: UInt32, allocator: ByteBufferAllocator) -> ByteBuffer {
+        write(opcode: .text, fin: true, rsv1: false, length: text.utf8.count, key: key, allocator: allocator) {
+            $0.writeString(text)
+        }
+    }
+
+    private static func write(opcode: Opcode, fin: Bool, rsv1: Bool, length: Int, key: UInt32, allocator: ByteBufferAllocator,
+                              body: (inout ByteBuffer) -> Void) -> ByteBuffer {
         var out = allocator.buffer(capacity: 14 + length)
         out.writeInteger(UInt8((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0)) | opcode.rawValue)
         if length < 126 {
@@ -91,12 +123,9 @@ enum FrameWriter {
             out.writeInteger(UInt8(0x80 | 127))
             out.writeInteger(UInt64(length))
         }
-        var rng = SystemRandomNumberGenerator()
-        let key: UInt32 = rng.next()
         out.writeInteger(key)
         let start = out.writerIndex
-        var p = payload
-        out.writeBuffer(&p)
+        body(&out)
         mask(&out, from: start, key: key)
         return out
     }

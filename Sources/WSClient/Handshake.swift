@@ -66,9 +66,10 @@ struct HandshakeKey: Equatable {
     var high: UInt64
     var low: UInt64
 
-    static func random() -> HandshakeKey {
+    /// A random key plus a seed for the connection's masking keys.
+    static func random() -> (key: HandshakeKey, maskSeed: UInt64) {
         var g = SystemRandomNumberGenerator()
-        return HandshakeKey(high: g.next(), low: g.next())
+        return (HandshakeKey(high: g.next(), low: g.next()), g.next())
     }
 
     var bytes: [UInt8] {

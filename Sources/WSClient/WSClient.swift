@@ -129,11 +129,11 @@ public final class WSClient: Sendable {
                         on eventLoop: EventLoop? = nil, delegate: WSConnectionDelegate) -> WSConnection {
         let core = endpoint.secure ? self.secureCore : self.core
         let loop = eventLoop ?? core.group.next()
-        let key = HandshakeKey.random()
+        let (key, maskSeed) = HandshakeKey.random()
         var request = ByteBufferAllocator().buffer(capacity: 256)
         core.template.write(into: &request, path: endpoint.path, host: endpoint.hostHeader, key: key,
                             extraHeaders: headers.map { ($0.name, $0.value) })
-        let handler = WSConnectionHandler(core: core, loop: loop, tag: tag, delegate: delegate, request: request, key: key)
+        let handler = WSConnectionHandler(core: core, loop: loop, tag: tag, delegate: delegate, request: request, key: key, maskSeed: maskSeed)
         guard let address = endpoint.address else {
             loop.execute { handler.connectFailed(WSResolveError(cause: .dns("\(endpoint.host) is not resolved"))) }
             return handler.handle

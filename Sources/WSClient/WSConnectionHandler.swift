@@ -43,6 +43,7 @@ final class WSConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     var timings = WSTimings()
     private var cause: WSCloseCause? = nil
     private var key: HandshakeKey
+    private var masks: MaskKeyGenerator
     private(set) var subprotocol: String? = nil
     private var request: ByteBuffer?
     private var inbound: ByteBuffer? = nil
@@ -52,7 +53,8 @@ final class WSConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private var deflate: DeflateCodec? = nil
     private var context: ChannelHandlerContext? = nil
 
-    init(core: WSClientCore, loop: EventLoop, tag: Int, delegate: WSConnectionDelegate, request: ByteBuffer, key: HandshakeKey) {
+    init(core: WSClientCore, loop: EventLoop, tag: Int, delegate: WSConnectionDelegate, request: ByteBuffer, key: HandshakeKey, maskSeed: UInt64) {
+        self.masks = MaskKeyGenerator(seed: maskSeed)
         self.core = core
         self.loop = loop
         self.tag = tag
@@ -341,7 +343,7 @@ final class WSConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     // MARK: Writing
 
     private func writeFrame(_ opcode: Opcode, payload: ByteBuffer, rsv1: Bool = false, context: ChannelHandlerContext) {
-        let frame = FrameWriter.write(opcode: opcode, rsv1: rsv1, payload: payload, allocator: context.channel.allocator)
+        let frame = FrameWriter.write(opcode: opcode, rsv1: rsv1, payload: payload, key: self.masks.next(), allocator: context.channel.allocator)
         context.writeAndFlush(Self.wrapOutboundOut(frame), promise: nil)
     }
 
@@ -366,7 +368,12 @@ final class WSConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func sendText(_ text: String) {
         guard self.state == .open, let context = self.context else { return }
-        self.sendMessage(.text, context.channel.allocator.buffer(string: text))
+        if self.deflate != nil {
+            self.sendMessage(.text, context.channel.allocator.buffer(string: text))
+        } else {
+            let frame = FrameWriter.write(text: text, key: self.masks.next(), allocator: context.channel.allocator)
+            context.writeAndFlush(Self.wrapOutboundOut(frame), promise: nil)
+        }
     }
 
     func sendPing(_ payload: ByteBuffer) {

@@ -60,11 +60,16 @@ import Testing
 
     @Test func writerMasksAndParserRejectsMaskedServerFrames() {
         let payload = ByteBuffer(string: "Hello")
-        var frame = FrameWriter.write(opcode: .text, payload: payload, allocator: .init())
+        var frame = FrameWriter.write(opcode: .text, payload: payload, key: 0x1234_5678, allocator: .init())
         let bytes = Array(frame.readableBytesView)
         #expect(bytes[0] == 0x81)
         #expect(bytes[1] == 0x85)
         let key = Array(bytes[2..<6])
+        #expect(key == [0x12, 0x34, 0x56, 0x78])
+        let textFrame = FrameWriter.write(text: "Hello", key: 0x1234_5678, allocator: .init())
+        #expect(Array(textFrame.readableBytesView) == bytes)
+        var masks = MaskKeyGenerator(seed: 1)
+        #expect(Set((0..<100).map { _ in masks.next() }).count == 100)
         let unmasked = (0..<5).map { bytes[6 + $0] ^ key[$0 % 4] }
         #expect(unmasked == Array("Hello".utf8))
         guard case .failure(let f) = FrameParser.next(&frame, maxPayload: 100, allowRSV1: false) else {
