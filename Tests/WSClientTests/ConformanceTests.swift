@@ -382,7 +382,13 @@ let harnessClients = NIOLockedValueBox<[WSCompression?: WSClient]>([:])
 func harnessClient(_ compression: WSCompression?) throws -> WSClient {
     try harnessClients.withLockedValue { clients in
         if let c = clients[compression] { return c }
-        let c = try makeClient { $0.compression = compression; $0.closeTimeout = .seconds(2) }
+        // Generous deadlines: on a busy 2-core CI machine a debug build can stall for seconds.
+        let c = try makeClient {
+            $0.compression = compression
+            $0.closeTimeout = .seconds(5)
+            $0.upgradeTimeout = .seconds(15)
+            $0.connectTimeout = .seconds(15)
+        }
         clients[compression] = c
         return c
     }
@@ -409,20 +415,20 @@ func runCase(_ c: ConformanceCase) async -> String? {
 
     switch c.close {
     case .serverNormal:
-        await eventually(within: 10) { log.messages.count >= c.echoed.count && (c.pongs == nil || log.frames.filter { $0.opcode == .pong }.count >= c.pongs!.count) || d.cause != nil }
+        await eventually(within: 20) { log.messages.count >= c.echoed.count && (c.pongs == nil || log.frames.filter { $0.opcode == .pong }.count >= c.pongs!.count) || d.cause != nil }
         try? await Task.sleep(nanoseconds: 20_000_000)  // let stray frames arrive
         guard d.cause == nil else { return "closed early: \(d.cause!)" }
         // Server starts the close handshake.
         await sendServerClose(server)
-        let cause = await d.closed()
+        let cause = await d.closed(within: 20)
         guard cause == .closed(code: 1000, reason: "") else { return "close: \(String(describing: cause))" }
         guard log.clientCloseCode == 1000 else { return "client close code \(String(describing: log.clientCloseCode))" }
     case .clientFails(let code):
-        let cause = await d.closed()
+        let cause = await d.closed(within: 20)
         guard case .protocolViolation = cause else { return "expected failure \(code), got \(String(describing: cause))" }
         guard log.clientCloseCode == code else { return "client close code \(String(describing: log.clientCloseCode)), expected \(code)" }
     case .clientEchoes(let code):
-        let cause = await d.closed()
+        let cause = await d.closed(within: 20)
         guard case .closed(let got, _) = cause, got == (code ?? 1005) else { return "expected closed(\(String(describing: code))), got \(String(describing: cause))" }
         guard log.clientCloseCode == (code ?? 1005) else { return "client close code \(String(describing: log.clientCloseCode))" }
     }
