@@ -113,6 +113,24 @@ public final class WSClient: Sendable {
         }
     }
 
+    /// Re-resolves `endpoint` every `interval` (first time immediately) and hands each result to
+    /// `update` on an event loop: the caller swaps in the new address for later connects, and
+    /// counts a `.dns` failure as such while keeping the last good address. Cancel the returned
+    /// task to stop.
+    @discardableResult
+    public func resolveRepeatedly(_ endpoint: WSEndpoint, every interval: TimeAmount,
+                                  update: @escaping @Sendable (Result<WSEndpoint, WSResolveError>) -> Void) -> RepeatedTask {
+        let loop = core.group.next()
+        return loop.scheduleRepeatedAsyncTask(initialDelay: .zero, delay: interval) { _ in
+            self.resolve(endpoint).map { resolved in
+                update(.success(resolved))
+            }.flatMapErrorWithEventLoop { error, loop in
+                update(.failure(error as? WSResolveError ?? WSResolveError(cause: .dns("\(error)"))))
+                return loop.makeSucceededVoidFuture()
+            }
+        }
+    }
+
     /// Opens a connection. Returns at once; the delegate hears `webSocketDidOpen` or, exactly
     /// once in every case, `didCloseWith` with a classified cause.
     ///

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -293,5 +294,59 @@ import Testing
         #expect(sent.rsv1)
         #expect(sent.payload.count < 100)
         #expect(server.log.requests.first?.header("sec-websocket-extensions")?.contains("permessage-deflate") == true)
+    }
+
+    @Test func aServerThatNeverSpeaksTLSHitsTheTLSDeadline() async throws {
+        var script = ServerScript()
+        script.onRequest = { _ in .silent }
+        let server = try TestServer(script: script)  // plain TCP: the ClientHello goes unanswered
+        defer { server.stop() }
+        var endpoint = try WSEndpoint(url: "wss://localhost:\(server.port)/")
+        endpoint.address = try SocketAddress(ipAddress: "127.0.0.1", port: server.port)
+        let d = RecordingDelegate()
+        try makeClient { $0.tlsTimeout = .milliseconds(200) }.connect(to: endpoint, delegate: d)
+        #expect(await d.closed() == .timeout(.tls))
+        #expect(d.timings?.tcpConnected != nil && d.timings?.tlsDone == nil)
+    }
+
+    @Test func aFullAcceptQueueHitsTheConnectDeadline() async throws {
+        // A listener that never accepts, with its queue already full: further SYNs are dropped.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        #expect(bound == 0)
+        #expect(listen(fd, 0) == 0)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        var endpoint = try WSEndpoint(url: "ws://127.0.0.1:\(port)/")
+        endpoint.address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+        let client = try makeClient { $0.connectTimeout = .milliseconds(300) }
+        // Fill the queue (these may connect or stall; either way they occupy the backlog).
+        let fillers = (0..<4).map { _ in RecordingDelegate() }
+        for f in fillers { client.connect(to: endpoint, delegate: f) }
+        try await Task.sleep(nanoseconds: 100_000_000)
+        let d = RecordingDelegate()
+        client.connect(to: endpoint, delegate: d)
+        #expect(await d.closed() == .timeout(.connect))
+        #expect(d.timings?.tcpConnected == nil)
+    }
+
+    @Test func repeatedResolutionReportsAddresses() async throws {
+        let client = try makeClient()
+        let results = NIOLockedValueBox<[Result<WSEndpoint, WSResolveError>]>([])
+        let task = client.resolveRepeatedly(try WSEndpoint(url: "ws://localhost:8080/"), every: .milliseconds(20)) { r in
+            results.withLockedValue { $0.append(r) }
+        }
+        await eventually { results.withLockedValue { $0.count } >= 2 }
+        task.cancel()
+        let first = try #require(results.withLockedValue { $0.first })
+        let resolved = try first.get()
+        #expect(resolved.address?.port == 8080)
     }
 }
