@@ -1,0 +1,107 @@
+import DeviceModel
+import Foundation
+import LoadReport
+
+/// Turns interval samples into the milestones of a failure's story: the database saturates,
+/// timeouts rise, a reconnect storm starts, the fleet collapses, rebounds, recovers.
+///
+/// Each kind has hysteresis (it fires on entering a state and re-arms only after leaving it
+/// clearly), so a noisy signal gives one milestone, not one per interval. Nothing is reported
+/// before the fleet is first established (≥ 95% online), so a cold start is not a "storm".
+struct MilestoneTracker {
+    struct Sample {
+        var t: Nanoseconds
+        var interval: Nanoseconds
+        var online: Int
+        var eligible: Int
+        var utilization: Double
+        var wait: Nanoseconds
+        var timeouts: Int
+        var handshakeTimeouts: Int
+        var ackTimeouts: Int
+        var attempts: Int
+    }
+
+    enum FleetState { case forming, healthy, collapsed, rebounding }
+
+    /// How long the online fraction must hold ≥ 95% to count as recovered.
+    static let hold: Nanoseconds = 10 * Time.minute
+
+    private(set) var fleet: FleetState = .forming
+    private var dbSaturated = false
+    private var timeoutsHigh = false
+    private var storm = false
+    private var holdingSince: Nanoseconds?
+
+    mutating func observe(_ s: Sample) -> [Report.Milestone] {
+        var out: [Report.Milestone] = []
+        func add(_ kind: Report.Milestone.Kind, _ detail: String, at t: Nanoseconds = s.t) {
+            out.append(Report.Milestone(tS: Time.seconds(t), kind: kind, detail: detail))
+        }
+        let fraction = s.eligible == 0 ? 1 : Double(s.online) / Double(s.eligible)
+        let minutes = Double(s.interval) / Double(Time.minute)
+        let per = minutes == 1 ? "minute" : formatDuration(s.interval)
+
+        if !dbSaturated, s.utilization >= 0.95 {
+            dbSaturated = true
+            add(.dbSaturated, String(format: "database %.0f%% busy; a new query waits %.1f s", s.utilization * 100,
+                                     Time.seconds(s.wait)))
+        } else if dbSaturated, s.utilization < 0.7 {
+            dbSaturated = false
+        }
+
+        guard fleet != .forming || fraction >= 0.95 else { return out }
+        if fleet == .forming { fleet = .healthy }
+
+        let timeoutShare = s.eligible == 0 ? 0 : Double(s.timeouts) / Double(s.eligible)
+        if !timeoutsHigh, timeoutShare >= 0.01 {
+            timeoutsHigh = true
+            add(.timeouts, "\(s.handshakeTimeouts) handshake and \(s.ackTimeouts) heartbeat timeouts in the last \(per)")
+        } else if timeoutsHigh, timeoutShare < 0.001 {
+            timeoutsHigh = false
+        }
+
+        let attemptShare = s.eligible == 0 ? 0 : Double(s.attempts) / Double(s.eligible)
+        if !storm, attemptShare >= 0.1 {
+            storm = true
+            add(.reconnectStorm, String(format: "%d connect attempts in the last %@ (%.0f/s, %.0f%% of the fleet)",
+                                        s.attempts, per, Double(s.attempts) / (minutes * 60), attemptShare * 100))
+        } else if storm, attemptShare < 0.01 {
+            storm = false
+        }
+
+        let percent = String(format: "%.1f%% online (%d of %d)", fraction * 100, s.online, s.eligible)
+        switch fleet {
+        case .forming:
+            break
+        case .healthy:
+            if fraction < 0.5 {
+                fleet = .collapsed
+                add(.fleetCollapse, percent)
+            }
+        case .collapsed:
+            if fraction >= 0.5 {
+                fleet = .rebounding
+                holdingSince = fraction >= 0.95 ? s.t : nil
+                add(.rebound, percent)
+            }
+        case .rebounding:
+            if fraction < 0.5 {
+                fleet = .collapsed
+                holdingSince = nil
+                add(.fleetCollapse, "relapse: " + percent)
+            } else if fraction >= 0.95 {
+                let since = holdingSince ?? s.t
+                holdingSince = since
+                if s.t - since >= MilestoneTracker.hold {
+                    fleet = .healthy
+                    holdingSince = nil
+                    add(.recovered, percent + ", holding for \(formatDuration(MilestoneTracker.hold))", at: since)
+                }
+            } else {
+                holdingSince = nil
+            }
+        }
+        return out
+    }
+}
