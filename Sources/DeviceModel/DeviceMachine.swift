@@ -136,6 +136,18 @@ public struct DeviceMachine: Sendable {
         }
     }
 
+    /// The device power-cycles (or its session ends the way a reboot ends it): whatever it was
+    /// doing, it starts afresh and connects at once, with its failure count cleared.
+    public mutating func restart(now: Nanoseconds, behaviour: DeviceBehaviour) -> Actions {
+        guard state != .idle else { return Actions() }
+        let wasOnline = isOnline
+        resetAttempts()
+        var actions = beginConnect(now: now, behaviour: behaviour)
+        actions.close = true
+        actions.note = wasOnline ? .lost : .none
+        return actions
+    }
+
     /// The transport went away (or never came up) without the device deciding it.
     public mutating func transportDown(_ cause: DownCause, now: Nanoseconds, behaviour: DeviceBehaviour) -> Actions {
         guard hasTransport else { return Actions() }

@@ -50,7 +50,7 @@ struct SimulateCommand: ParsableCommand {
         }
 
         Interrupt.install()
-        let simulation = Simulation(scenario: s)
+        var simulation = Simulation(scenario: s)
         let progress = ProgressLine(enabled: !quiet, label: s.name)
         if !quiet {
             progress.note("simulating \(s.name): \(s.totalDevices) devices, \(describe(s.duration)) of scenario time"

@@ -7,7 +7,7 @@ import LoadReport
 /// Virtual time is integer nanoseconds; events are processed in (time, insertion order), so a
 /// scenario and a seed give the same run bit for bit. Devices are `DeviceMachine` values in
 /// contiguous storage; the engine turns their actions into modelled backend work (DESIGN.md).
-public final class Simulation {
+public struct Simulation {
     public let scenario: Scenario
 
     // MARK: Devices
@@ -44,9 +44,13 @@ public final class Simulation {
         case gatewayUp, timeline, sample
     }
 
+    /// Owns the device array; `devices` is its buffer, used directly on the hot path.
+    private let storage: DeviceStorage
     private let devices: UnsafeMutableBufferPointer<DeviceSlot>
+    private let behaviours: UnsafeMutableBufferPointer<DeviceBehaviour>
+    private let heartbeatCost: Nanoseconds
     private var groups: [GroupRuntime]
-    private var queue = EventQueue()
+    private let queue = EventQueue()
     private var database: DatabaseModel
     private var gateways: [GatewayModel]
     private let gatewaySpec: Scenario.Gateways
@@ -124,14 +128,20 @@ public final class Simulation {
 
         // Every device of the run, including those the timeline adds, exists from the start.
         let total = scenario.totalDevices
-        devices = .allocate(capacity: max(1, total))
+        let storage = DeviceStorage(devices: total, groups: groups.map(\.behaviour))
+        let buffer = storage.devices
+        self.storage = storage
+        devices = buffer
+        behaviours = storage.behaviours
+        heartbeatCost = db.heartbeatCost
         var next = 0
         var joins: [(time: Nanoseconds, device: Int)] = []
         joins.reserveCapacity(total)
+        let seed = scenario.seed
         func addDevices(group: Int, count: Int, at: Nanoseconds, ramp: Nanoseconds) {
             for k in 0..<count {
-                let random = SeededRandom(seed: scenario.seed, stream: UInt64(next))
-                (devices.baseAddress! + next).initialize(to: DeviceSlot(machine: DeviceMachine(random: random),
+                let random = SeededRandom(seed: seed, stream: UInt64(next))
+                (buffer.baseAddress! + next).initialize(to: DeviceSlot(machine: DeviceMachine(random: random),
                                                                         group: UInt16(group)))
                 let offset = count > 1 ? Nanoseconds(Double(ramp) * Double(k) / Double(count)) : 0
                 joins.append((at + offset, next))
@@ -161,16 +171,12 @@ public final class Simulation {
         if let a = admission, let rate = a.connectRate { bucket = TokenBucket(rate: rate, burst: a.burst ?? rate, now: 0) }
     }
 
-    deinit {
-        devices.baseAddress?.deinitialize(count: scenario.totalDevices)
-        devices.deallocate()
-    }
 
     // MARK: - Running
 
     /// Runs to the end of the scenario (or until `shouldStop` says so at an interval boundary)
     /// and returns the report. `progress` is called at every interval with the fraction done.
-    public func run(progress: ((_ fraction: Double, _ onlineFraction: Double) -> Void)? = nil,
+    public mutating func run(progress: ((_ fraction: Double, _ onlineFraction: Double) -> Void)? = nil,
                     shouldStop: (() -> Bool)? = nil) -> Report {
         let wallStart = DispatchTime.now().uptimeNanoseconds
         var interrupted = false
@@ -208,14 +214,14 @@ public final class Simulation {
     // MARK: - Event handlers
 
     @inline(__always)
-    private func behaviour(_ d: Int) -> DeviceBehaviour { groups[Int(devices[d].group)].behaviour }
+    private func behaviour(_ d: Int) -> DeviceBehaviour { behaviours[Int(devices[d].group)] }
 
     @inline(__always)
     private func current(_ event: SimEvent) -> Bool {
         devices[event.device].connection & 0xFF_FFFF == event.token
     }
 
-    private func onJoin(_ d: Int) {
+    private mutating func onJoin(_ d: Int) {
         let g = Int(devices[d].group)
         groups[g].joined += 1
         if groups[g].warm && !groups[g].blocked, let gw = pickGateway() {
@@ -230,7 +236,7 @@ public final class Simulation {
     }
 
     @inline(__always)
-    private func onTimer(_ event: SimEvent) {
+    private mutating func onTimer(_ event: SimEvent) {
         let d = event.device
         let wasOnline = devices[d].machine.isOnline
         let actions = devices[d].machine.timerFired(token: event.aux, now: now, behaviour: behaviour(d))
@@ -239,14 +245,14 @@ public final class Simulation {
     }
 
     @inline(__always)
-    private func onAck(_ event: SimEvent) {
+    private mutating func onAck(_ event: SimEvent) {
         let d = event.device
         guard current(event) else { return }
         let actions = devices[d].machine.received(.ack(seq: event.aux), now: now, behaviour: behaviour(d))
         perform(actions, device: d)
     }
 
-    private func onTransportResult(_ event: SimEvent) {
+    private mutating func onTransportResult(_ event: SimEvent) {
         let d = event.device
         guard current(event), devices[d].link == .connecting else { return }
         guard let gw = pickGateway() else {
@@ -272,7 +278,7 @@ public final class Simulation {
         perform(devices[d].machine.transportUp(now: now, behaviour: behaviour(d)), device: d)
     }
 
-    private func onLookupDone(_ event: SimEvent) {
+    private mutating func onLookupDone(_ event: SimEvent) {
         let gw = Int(event.aux >> 16)
         if gateways[gw].generation & 0xFFFF == event.aux & 0xFFFF { gateways[gw].pending -= 1 }
         let d = event.device
@@ -280,7 +286,7 @@ public final class Simulation {
         queue.push(time: now + latency, kind: Kind.welcome.rawValue, device: d, token: event.token)
     }
 
-    private func onLookupRefused(_ event: SimEvent) {
+    private mutating func onLookupRefused(_ event: SimEvent) {
         let gw = Int(event.aux >> 16)
         if gateways[gw].generation & 0xFFFF == event.aux & 0xFFFF { gateways[gw].pending -= 1 }
         let d = event.device
@@ -289,7 +295,7 @@ public final class Simulation {
         queue.push(time: now + latency, kind: Kind.reject.rawValue, device: d, token: event.token, aux: 1011)
     }
 
-    private func onWelcome(_ event: SimEvent) {
+    private mutating func onWelcome(_ event: SimEvent) {
         let d = event.device
         guard current(event), devices[d].link == .attached else { return }
         let actions = devices[d].machine.received(.welcome, now: now, behaviour: behaviour(d))
@@ -302,7 +308,7 @@ public final class Simulation {
         perform(actions, device: d)
     }
 
-    private func onReject(_ event: SimEvent) {
+    private mutating func onReject(_ event: SimEvent) {
         let d = event.device
         guard current(event), devices[d].link == .attached else { return }
         let wasOnline = devices[d].machine.isOnline
@@ -313,20 +319,24 @@ public final class Simulation {
         perform(actions, device: d)
     }
 
-    private func onLinkDrop(_ event: SimEvent) {
+    /// The session ends the way a power cycle ends it: the device connects again at once.
+    private mutating func onLinkDrop(_ event: SimEvent) {
         let d = event.device
         guard current(event), devices[d].link == .attached else { return }
-        dropConnection(d)
+        let wasOnline = devices[d].machine.isOnline
+        let actions = devices[d].machine.restart(now: now, behaviour: behaviour(d))
+        if wasOnline { wentOffline(d) }
+        perform(actions, device: d)
     }
 
-    private func onGatewayUp(_ gw: Int) {
+    private mutating func onGatewayUp(_ gw: Int) {
         gateways[gw].up = true
     }
 
     // MARK: - Actions
 
     @inline(__always)
-    private func perform(_ actions: Actions, device d: Int) {
+    private mutating func perform(_ actions: Actions, device d: Int) {
         if actions.close { detach(d) }
         switch actions.note {
         case .none, .online, .lost, .connectFailed, .rejected, .gaveUp: break
@@ -346,7 +356,7 @@ public final class Simulation {
         }
     }
 
-    private func connect(_ d: Int) {
+    private mutating func connect(_ d: Int) {
         devices[d].connection &+= 1
         devices[d].link = .connecting
         devices[d].attemptStart = now
@@ -363,7 +373,7 @@ public final class Simulation {
                    token: devices[d].connection)
     }
 
-    private func sendHello(_ d: Int) {
+    private mutating func sendHello(_ d: Int) {
         let g = Int(devices[d].group)
         let token = devices[d].connection
         if groups[g].blocked {
@@ -385,16 +395,16 @@ public final class Simulation {
     }
 
     @inline(__always)
-    private func sendHeartbeat(_ d: Int, seq: UInt32) {
+    private mutating func sendHeartbeat(_ d: Int, seq: UInt32) {
         // A heartbeat that waits past the pool timeout is never acknowledged: the device times out.
-        if let end = database.issue(arrival: now + latency, cost: scenario.backend.database.heartbeatCost) {
+        if let end = database.issue(arrival: now + latency, cost: heartbeatCost) {
             queue.push(time: end + latency, kind: Kind.ack.rawValue, device: d, token: devices[d].connection, aux: seq)
         }
     }
 
     // MARK: - Connections and gateways
 
-    private func pickGateway() -> Int? {
+    private mutating func pickGateway() -> Int? {
         let n = gateways.count
         switch scenario.backend.loadBalancer {
         case .roundRobin:
@@ -417,7 +427,7 @@ public final class Simulation {
         }
     }
 
-    private func attach(_ d: Int, gateway gw: Int) {
+    private mutating func attach(_ d: Int, gateway gw: Int) {
         devices[d].link = .attached
         devices[d].gateway = UInt16(gw)
         devices[d].gatewayGeneration = gateways[gw].generation
@@ -425,7 +435,7 @@ public final class Simulation {
     }
 
     /// The device closes its transport (or it is gone): release the gateway's connection.
-    private func detach(_ d: Int) {
+    private mutating func detach(_ d: Int) {
         if devices[d].link == .attached {
             let gw = Int(devices[d].gateway)
             if gateways[gw].generation == devices[d].gatewayGeneration { gateways[gw].open -= 1 }
@@ -435,7 +445,7 @@ public final class Simulation {
     }
 
     /// The network or the backend drops a device's connection.
-    private func dropConnection(_ d: Int) {
+    private mutating func dropConnection(_ d: Int) {
         detach(d)
         let wasOnline = devices[d].machine.isOnline
         let actions = devices[d].machine.transportDown(.lost, now: now, behaviour: behaviour(d))
@@ -445,7 +455,7 @@ public final class Simulation {
 
     /// Crashes the gateway if it is over its memory limit; returns false when it crashed.
     @discardableResult
-    private func checkMemory(_ gw: Int) -> Bool {
+    private mutating func checkMemory(_ gw: Int) -> Bool {
         let memory = gateways[gw].memory(gatewaySpec)
         if memory > intervalPeakMemory { intervalPeakMemory = memory }
         guard memory > gatewaySpec.memoryLimit else { return true }
@@ -458,7 +468,7 @@ public final class Simulation {
     }
 
     /// Stops a gateway: every connection on it drops; it accepts again after `down`.
-    private func takeDown(_ gw: Int, for down: Nanoseconds, cause: String, detail: String,
+    private mutating func takeDown(_ gw: Int, for down: Nanoseconds, cause: String, detail: String,
                           milestone: Report.Milestone.Kind?) {
         let generation = gateways[gw].generation
         gateways[gw].up = false
@@ -495,7 +505,7 @@ public final class Simulation {
     }
 
     @inline(__always)
-    private func wentOnline(_ d: Int, initial: Bool) {
+    private mutating func wentOnline(_ d: Int, initial: Bool) {
         online += 1
         if !initial { counters.connects += 1 }
         let g = Int(devices[d].group)
@@ -517,13 +527,13 @@ public final class Simulation {
     }
 
     @inline(__always)
-    private func wentOffline(_ d: Int) {
+    private mutating func wentOffline(_ d: Int) {
         online -= 1
         counters.disconnects += 1
     }
 
     /// Starts a mass-disconnect episode when enough devices drop at once; returns its id (0: none).
-    private func beginEpisode(cause: String, devices dropped: [Int]) -> UInt32 {
+    private mutating func beginEpisode(cause: String, devices dropped: [Int]) -> UInt32 {
         let onlineDropped = dropped.reduce(0) { $0 + (devices[$1].machine.isOnline ? 1 : 0) }
         guard onlineDropped >= max(10, eligibleCount / 100) else { return 0 }
         episodes.append(Episode(t: now, cause: cause, devices: onlineDropped))
@@ -532,7 +542,7 @@ public final class Simulation {
 
     // MARK: - Timeline
 
-    private func applyTimeline(_ index: Int) {
+    private mutating func applyTimeline(_ index: Int) {
         let event = scenario.timeline[index]
         var detail: String
         switch event.action {
@@ -577,7 +587,7 @@ public final class Simulation {
         record(.timeline, (event.note.map { "\($0): " } ?? "") + detail)
     }
 
-    private func updateBlocked() {
+    private mutating func updateBlocked() {
         for g in groups.indices {
             groups[g].blocked = blockList.contains { $0.contains(groups[g].firmware) }
         }
@@ -585,11 +595,11 @@ public final class Simulation {
 
     // MARK: - Sampling and milestones
 
-    private func record(_ kind: Report.Milestone.Kind, _ detail: String, at time: Nanoseconds? = nil) {
+    private mutating func record(_ kind: Report.Milestone.Kind, _ detail: String, at time: Nanoseconds? = nil) {
         milestones.append(Report.Milestone(tS: Time.seconds(time ?? now), kind: kind, detail: detail))
     }
 
-    private func sample(index: Int) {
+    private mutating func sample(index: Int) {
         let eligible = eligibleCount
         let utilization = database.utilization(interval: index)
         let wait = database.wait(at: now)
@@ -629,7 +639,7 @@ public final class Simulation {
 
     // MARK: - Report
 
-    private func makeReport(wallSeconds: Double) -> Report {
+    private mutating func makeReport(wallSeconds: Double) -> Report {
         totals.add(counters)
         counters = Counters()
         let fractions = zip(series.online, series.eligible).map { $1 == 0 ? 1.0 : Double($0) / Double($1) }
@@ -686,6 +696,27 @@ public final class Simulation {
             massDisconnects: list,
             timeTo50PctSMedian: median(list.map(\.to50PctS)),
             timeTo95PctSMedian: median(list.map(\.to95PctS)))
+    }
+}
+
+/// The device array, allocated once for the whole run and freed with the simulation.
+final class DeviceStorage {
+    let devices: UnsafeMutableBufferPointer<Simulation.DeviceSlot>
+    let behaviours: UnsafeMutableBufferPointer<DeviceBehaviour>
+    private var initialized = 0
+
+    init(devices count: Int, groups: [DeviceBehaviour]) {
+        devices = .allocate(capacity: max(1, count))
+        behaviours = .allocate(capacity: max(1, groups.count))
+        _ = behaviours.initialize(from: groups)
+        initialized = count
+    }
+
+    deinit {
+        devices.baseAddress!.deinitialize(count: initialized)
+        devices.deallocate()
+        behaviours.baseAddress!.deinitialize(count: behaviours.count)
+        behaviours.deallocate()
     }
 }
 
