@@ -107,6 +107,10 @@ final class EventQueue {
         }
     }
 
+    /// The event after the one `pop` just returned, when it is already in the current bucket.
+    @inline(__always)
+    var upcoming: SimEvent? { currentIndex < currentCount ? current[currentIndex] : nil }
+
     /// The next event in time order, or nil when none is left.
     @inline(__always)
     func pop() -> SimEvent? {

@@ -1,3 +1,4 @@
+import CFleetSimSupport
 import DeviceModel
 import Foundation
 import LoadReport
@@ -184,6 +185,7 @@ public struct Simulation {
             if event.time > scenario.duration { break }
             now = event.time
             eventsProcessed &+= 1
+            if let next = queue.upcoming { fleetsim_prefetch(devices.baseAddress! + next.device) }
             switch Kind(rawValue: event.kind)! {
             case .timer: onTimer(event)
             case .ack: onAck(event)
@@ -339,24 +341,29 @@ public struct Simulation {
     private mutating func perform(_ actions: Actions, device d: Int) {
         if actions.close { detach(d) }
         switch actions.note {
-        case .none, .online, .lost, .connectFailed, .rejected, .gaveUp: break
-        case .connectTimeout: break
         case .handshakeTimeout: counters.handshakeTimeouts += 1
         case .ackTimeout: counters.ackTimeouts += 1
+        default: break
         }
+        // When the reply to what the device sends (or its transport) is already scheduled to
+        // arrive before the timer would fire, the timer is provably dead: every path that
+        // delivers or discards that reply re-arms the device's one timer first. Skipping it
+        // saves an event per heartbeat and per handshake step without changing the run.
+        var replyAt = Nanoseconds.max
         if let send = actions.send {
             switch send {
-            case .heartbeat: sendHeartbeat(d, seq: actions.seq)
-            case .hello: sendHello(d)
+            case .heartbeat: replyAt = sendHeartbeat(d, seq: actions.seq)
+            case .hello: replyAt = sendHello(d)
             }
         }
-        if actions.connect { connect(d) }
-        if actions.timer != nil {
+        if actions.connect { replyAt = connect(d) }
+        if actions.timer != nil, replyAt >= actions.timerAt {
             queue.push(time: actions.timerAt, kind: Kind.timer.rawValue, device: d, aux: actions.timerToken)
         }
     }
 
-    private mutating func connect(_ d: Int) {
+    /// Opens a transport; returns when its outcome reaches the device.
+    private mutating func connect(_ d: Int) -> Nanoseconds {
         devices[d].connection &+= 1
         devices[d].link = .connecting
         devices[d].attemptStart = now
@@ -369,37 +376,41 @@ public struct Simulation {
         attemptsThisSecond += 1
         if attemptsThisSecond > peakAttemptsPerSecond { peakAttemptsPerSecond = attemptsThisSecond }
         // TCP handshake and WebSocket upgrade: two round trips.
-        queue.push(time: now + 4 * latency, kind: Kind.transportResult.rawValue, device: d,
-                   token: devices[d].connection)
+        let result = now + 4 * latency
+        queue.push(time: result, kind: Kind.transportResult.rawValue, device: d, token: devices[d].connection)
+        return result
     }
 
-    private mutating func sendHello(_ d: Int) {
+    /// Sends hello; returns when the answer reaches the device (max: no answer is coming).
+    private mutating func sendHello(_ d: Int) -> Nanoseconds {
         let g = Int(devices[d].group)
         let token = devices[d].connection
         if groups[g].blocked {
             // Blocked firmware: refused with close 4003 before any database work.
             queue.push(time: now + 2 * latency, kind: Kind.reject.rawValue, device: d, token: token, aux: 4003)
-            return
+            return now + 2 * latency
         }
         let gw = Int(devices[d].gateway)
         gateways[gw].pending += 1
-        if !checkMemory(gw) { return }
+        if !checkMemory(gw) { return .max }
         let aux = UInt32(gw) << 16 | (gateways[gw].generation & 0xFFFF)
         let arrival = now + latency
         if let end = database.issue(arrival: arrival, cost: groups[g].lookupCost) {
             queue.push(time: end, kind: Kind.lookupDone.rawValue, device: d, token: token, aux: aux)
+            return end + latency
         } else {
-            queue.push(time: arrival + database.queueTimeout!, kind: Kind.lookupRefused.rawValue, device: d,
-                       token: token, aux: aux)
+            let refusal = arrival + database.queueTimeout!
+            queue.push(time: refusal, kind: Kind.lookupRefused.rawValue, device: d, token: token, aux: aux)
+            return refusal + latency
         }
     }
 
     @inline(__always)
-    private mutating func sendHeartbeat(_ d: Int, seq: UInt32) {
+    private mutating func sendHeartbeat(_ d: Int, seq: UInt32) -> Nanoseconds {
         // A heartbeat that waits past the pool timeout is never acknowledged: the device times out.
-        if let end = database.issue(arrival: now + latency, cost: heartbeatCost) {
-            queue.push(time: end + latency, kind: Kind.ack.rawValue, device: d, token: devices[d].connection, aux: seq)
-        }
+        guard let end = database.issue(arrival: now + latency, cost: heartbeatCost) else { return .max }
+        queue.push(time: end + latency, kind: Kind.ack.rawValue, device: d, token: devices[d].connection, aux: seq)
+        return end + latency
     }
 
     // MARK: - Connections and gateways
