@@ -260,6 +260,7 @@ public struct Report: Codable, Sendable {
     public struct Series: Codable, Sendable, Equatable {
         public var intervalS: Double
         public var tS: [Double] = []
+        /// Online devices among the eligible ones.
         public var online: [Int] = []
         /// Devices that are present and allowed to connect (joined, firmware not blocked).
         public var eligible: [Int] = []

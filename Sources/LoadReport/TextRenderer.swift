@@ -2,8 +2,6 @@ import Foundation
 
 /// Renders a report as a terminal summary or as Markdown.
 public enum TextRenderer {
-    /// Consecutive milestones of one kind (a crash loop) are folded into one line with a count,
-    /// so the story stays a short timeline.
     public struct TimelineLine: Equatable {
         public var start: Double
         public var end: Double
@@ -12,14 +10,22 @@ public enum TextRenderer {
         public var count: Int
     }
 
+    /// The story in a few lines: scheduled events and changes of the fleet's state (collapse,
+    /// rebound, recovery) are printed one by one; between two of them, each other kind (crashes,
+    /// saturation, timeouts, storms) is printed once, at its first occurrence, with a count.
     public static func condensedTimeline(_ report: Report) -> [TimelineLine] {
+        let anchors: Set<Report.Milestone.Kind> = [.timeline, .fleetCollapse, .rebound, .recovered]
         var lines: [TimelineLine] = []
+        var phase: [Report.Milestone.Kind: Int] = [:]   // kind -> its line in the current phase
         for m in report.milestones {
-            if var last = lines.last, last.kind == m.kind, m.kind == .backendCrash {
-                last.end = m.tS
-                last.count += 1
-                lines[lines.count - 1] = last
+            if anchors.contains(m.kind) {
+                lines.append(TimelineLine(start: m.tS, end: m.tS, kind: m.kind, detail: m.detail, count: 1))
+                phase = [:]
+            } else if let i = phase[m.kind] {
+                lines[i].end = m.tS
+                lines[i].count += 1
             } else {
+                phase[m.kind] = lines.count
                 lines.append(TimelineLine(start: m.tS, end: m.tS, kind: m.kind, detail: m.detail, count: 1))
             }
         }

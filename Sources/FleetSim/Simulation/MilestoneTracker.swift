@@ -20,6 +20,7 @@ struct MilestoneTracker {
         var handshakeTimeouts: Int
         var ackTimeouts: Int
         var attempts: Int
+        var connects: Int
     }
 
     enum FleetState { case forming, healthy, collapsed, rebounding }
@@ -32,6 +33,10 @@ struct MilestoneTracker {
     private var timeoutsHigh = false
     private var storm = false
     private var holdingSince: Nanoseconds?
+    /// Recent utilisation samples: saturation is judged over `saturationWindow`, so one busy
+    /// minute of a noisy database is not called saturated.
+    private var recentUtilization: [Double] = []
+    static let saturationWindow: Nanoseconds = 5 * Time.minute
 
     mutating func observe(_ s: Sample) -> [Report.Milestone] {
         var out: [Report.Milestone] = []
@@ -42,11 +47,15 @@ struct MilestoneTracker {
         let minutes = Double(s.interval) / Double(Time.minute)
         let per = minutes == 1 ? "minute" : formatDuration(s.interval)
 
-        if !dbSaturated, s.utilization >= 0.95 {
+        let window = max(1, Int(MilestoneTracker.saturationWindow / max(1, s.interval)))
+        recentUtilization.append(s.utilization)
+        if recentUtilization.count > window { recentUtilization.removeFirst() }
+        let busy = recentUtilization.reduce(0, +) / Double(recentUtilization.count)
+        if !dbSaturated, recentUtilization.count == window, busy >= 0.95 {
             dbSaturated = true
-            add(.dbSaturated, String(format: "database %.0f%% busy; a new query waits %.1f s", s.utilization * 100,
-                                     Time.seconds(s.wait)))
-        } else if dbSaturated, s.utilization < 0.7 {
+            add(.dbSaturated, String(format: "database %.0f%% busy over the last %@; a new query waits %.1f s",
+                                     busy * 100, formatDuration(Nanoseconds(window) * s.interval), Time.seconds(s.wait)))
+        } else if dbSaturated, busy < 0.8 {
             dbSaturated = false
         }
 
@@ -61,12 +70,14 @@ struct MilestoneTracker {
             timeoutsHigh = false
         }
 
-        let attemptShare = s.eligible == 0 ? 0 : Double(s.attempts) / Double(s.eligible)
-        if !storm, attemptShare >= 0.1 {
+        // A storm is retries, not churn: attempts that did not end in a session.
+        let failed = max(0, s.attempts - s.connects)
+        let failedShare = s.eligible == 0 ? 0 : Double(failed) / Double(s.eligible)
+        if !storm, failedShare >= 0.02 {
             storm = true
-            add(.reconnectStorm, String(format: "%d connect attempts in the last %@ (%.0f/s, %.0f%% of the fleet)",
-                                        s.attempts, per, Double(s.attempts) / (minutes * 60), attemptShare * 100))
-        } else if storm, attemptShare < 0.01 {
+            add(.reconnectStorm, String(format: "%d connect attempts in the last %@ (%.0f/s), %d of them failed",
+                                        s.attempts, per, Double(s.attempts) / (minutes * 60), failed))
+        } else if storm, failedShare < 0.002 {
             storm = false
         }
 

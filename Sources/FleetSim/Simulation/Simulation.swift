@@ -38,6 +38,7 @@ public struct Simulation {
         var warm: Bool
         var blocked = false
         var joined = 0
+        var online = 0
     }
 
     enum Kind: UInt8 {
@@ -65,6 +66,7 @@ public struct Simulation {
 
     // MARK: Measurements
 
+    /// Devices online, all groups (blocked firmware keeps sessions it already had).
     private var online = 0
     private var counters = Counters()
     private var totals = Counters()
@@ -506,7 +508,14 @@ public struct Simulation {
 
     private var onlineFraction: Double {
         let eligible = eligibleCount
-        return eligible == 0 ? 1 : Double(online) / Double(eligible)
+        return eligible == 0 ? 1 : Double(eligibleOnline) / Double(eligible)
+    }
+
+    /// Online devices whose firmware is allowed to connect: the numerator of the online fraction.
+    private var eligibleOnline: Int {
+        var n = 0
+        for g in groups where !g.blocked { n += g.online }
+        return n
     }
 
     private var eligibleCount: Int {
@@ -518,6 +527,7 @@ public struct Simulation {
     @inline(__always)
     private mutating func wentOnline(_ d: Int, initial: Bool) {
         online += 1
+        groups[Int(devices[d].group)].online += 1
         if !initial { counters.connects += 1 }
         let g = Int(devices[d].group)
         if let mean = groups[g].sessionLifetime {
@@ -540,6 +550,7 @@ public struct Simulation {
     @inline(__always)
     private mutating func wentOffline(_ d: Int) {
         online -= 1
+        groups[Int(devices[d].group)].online -= 1
         counters.disconnects += 1
     }
 
@@ -618,7 +629,8 @@ public struct Simulation {
         var memory: Int64 = 0
         for gw in gateways where gw.up { memory += gw.memory(gatewaySpec) }
         series.tS.append(Time.seconds(now))
-        series.online.append(online)
+        let eligibleOnline = self.eligibleOnline
+        series.online.append(eligibleOnline)
         series.eligible.append(eligible)
         series.connects.append(counters.connects)
         series.disconnects.append(counters.disconnects)
@@ -637,10 +649,10 @@ public struct Simulation {
         intervalPeakMemory = memory
 
         let input = MilestoneTracker.Sample(
-            t: now, interval: scenario.interval, online: online, eligible: eligible, utilization: utilization,
+            t: now, interval: scenario.interval, online: eligibleOnline, eligible: eligible, utilization: utilization,
             wait: wait, timeouts: counters.handshakeTimeouts + counters.ackTimeouts,
             handshakeTimeouts: counters.handshakeTimeouts, ackTimeouts: counters.ackTimeouts,
-            attempts: counters.connectAttempts)
+            attempts: counters.connectAttempts, connects: counters.connects)
         for m in tracker.observe(input) { milestones.append(m) }
 
         totals.add(counters)
