@@ -175,7 +175,7 @@ public struct DeviceMachine: Sendable {
         if let maxAttempts = policy.maxAttempts, Int(attempt) >= maxAttempts {
             state = .gaveUp
             timerToken &+= 1
-            actions.note = .gaveUp
+            actions.gaveUp = true
             return actions
         }
         var delay = policy.delay(attempt: Int(attempt), previous: previousDelay, random: &random)
@@ -205,7 +205,7 @@ public struct DeviceMachine: Sendable {
 public struct Actions: Sendable, Equatable {
     /// Notable outcomes, for the driver's metrics.
     public enum Note: UInt8, Sendable {
-        case none, online, lost, connectFailed, rejected, connectTimeout, handshakeTimeout, ackTimeout, gaveUp
+        case none, online, lost, connectFailed, rejected, connectTimeout, handshakeTimeout, ackTimeout
     }
 
     /// Open a transport.
@@ -221,6 +221,8 @@ public struct Actions: Sendable, Equatable {
     public var timerAt: Nanoseconds = 0
     public var timerToken: UInt32 = 0
     public var note: Note = .none
+    /// The device ran out of attempts and stays down.
+    public var gaveUp = false
 
     public init() {}
 }
