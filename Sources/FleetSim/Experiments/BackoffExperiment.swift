@@ -164,7 +164,7 @@ extension BackoffExperiment {
         let n = "N=\(clients)"
 
         return [
-            Finding(published: "Backoff alone \"helps a small amount, but doesn't solve the problem\": calls stay clustered.",
+            Finding(published: "Capped exponential backoff without jitter \"helps a small amount, but doesn't solve the problem\".",
                     ours: "\(n): exponential \(calls(expo)) calls vs no backoff \(calls(none)) (\(ratio(expo.meanCalls, none.meanCalls))); full jitter \(calls(full))",
                     reproduced: expo.meanCalls < none.meanCalls && expo.meanCalls > 2 * full.meanCalls),
             Finding(published: "\"In the case with 100 contending clients, we've reduced our call count by more than half\" (full jitter vs exponential).",

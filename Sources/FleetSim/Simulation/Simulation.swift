@@ -495,7 +495,7 @@ public struct Simulation {
         }
         let episode = beginEpisode(cause: cause, devices: dropped)
         for d in dropped {
-            if episode != 0 { devices[d].episode = episode }
+            if episode != 0 && devices[d].machine.isOnline { devices[d].episode = episode }
             dropConnection(d)
         }
         if let milestone {
@@ -597,7 +597,7 @@ public struct Simulation {
             }
             let episode = beginEpisode(cause: "drop-sessions", devices: dropped)
             for d in dropped {
-                if episode != 0 { devices[d].episode = episode }
+                if episode != 0 && devices[d].machine.isOnline { devices[d].episode = episode }
                 dropConnection(d)
             }
             detail = "network drops \(Int((fraction * 100).rounded()))% of sessions (\(dropped.count) devices)"
