@@ -29,7 +29,11 @@ enum Main {
                 print(FleetSimCommand.fullMessage(for: error))
                 exit(0)
             }
-            FileHandle.standardError.write(Data((FleetSimCommand.fullMessage(for: error) + "\n").utf8))
+            // One line: what is wrong and where; the usage is one `--help` away.
+            var message = FleetSimCommand.message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
+            if message.hasPrefix("Error: ") { message = String(message.dropFirst(7)) }
+            message = message.replacingOccurrences(of: "\n", with: " ")
+            FileHandle.standardError.write(Data("fleetsim: \(message) (see fleetsim --help)\n".utf8))
             exit(code == .validationFailure ? 2 : code.rawValue)
         }
     }
