@@ -61,31 +61,6 @@ struct HandshakeResponse: Equatable {
     }
 }
 
-/// The client's `Sec-WebSocket-Key`, kept as 16 raw bytes (no heap string per connection).
-struct HandshakeKey: Equatable {
-    var high: UInt64
-    var low: UInt64
-
-    /// A random key plus a seed for the connection's masking keys.
-    static func random() -> (key: HandshakeKey, maskSeed: UInt64) {
-        var g = SystemRandomNumberGenerator()
-        return (HandshakeKey(high: g.next(), low: g.next()), g.next())
-    }
-
-    var bytes: [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64($0))) }
-            + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64($0))) }
-    }
-
-    /// The value sent in `Sec-WebSocket-Key`.
-    var encoded: String { Base64.encode(bytes) }
-
-    /// The `Sec-WebSocket-Accept` value the server must answer (RFC 6455 §4.2.2).
-    var expectedAccept: String {
-        Base64.encode(SHA1.hash(Array((encoded + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8)))
-    }
-}
-
 /// What the server agreed to in a valid 101 response.
 struct HandshakeAgreement: Equatable {
     var subprotocol: String?
@@ -116,27 +91,5 @@ extension HandshakeResponse {
         case .failure(let e): return .failure(e)
         }
         return .success(agreement)
-    }
-}
-
-/// The parts of the upgrade request shared by every connection of a client.
-struct HandshakeTemplate: Sendable {
-    /// Header lines after Host and before the key, each ending in CRLF.
-    let fixedHeaders: String
-
-    init(subprotocols: [String], compression: WSCompression?, headers: [(String, String)]) {
-        var s = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-        if !subprotocols.isEmpty { s += "Sec-WebSocket-Protocol: \(subprotocols.joined(separator: ", "))\r\n" }
-        if let compression { s += "Sec-WebSocket-Extensions: \(compression.offer)\r\n" }
-        for (name, value) in headers { s += "\(name): \(value)\r\n" }
-        self.fixedHeaders = s
-    }
-
-    /// Writes the whole request head.
-    func write(into buffer: inout ByteBuffer, path: String, host: String, key: HandshakeKey, extraHeaders: [(String, String)]) {
-        buffer.writeString("GET \(path) HTTP/1.1\r\nHost: \(host)\r\n")
-        buffer.writeString(fixedHeaders)
-        for (name, value) in extraHeaders { buffer.writeString("\(name): \(value)\r\n") }
-        buffer.writeString("Sec-WebSocket-Key: \(key.encoded)\r\n\r\n")
     }
 }
