@@ -15,10 +15,13 @@ struct HandshakeResponse: Equatable {
         a.status == b.status && a.headers.elementsEqual(b.headers, by: { $0 == $1 })
     }
 
-    /// The first value of a header (case-insensitive name); repeated headers are joined by ", ".
-    func header(_ name: String) -> String? {
-        let values = headers.filter { $0.name.lowercased() == name }.map(\.value)
-        return values.isEmpty ? nil : values.joined(separator: ", ")
+    /// The value of a header, by lower-case name; repeated headers are joined by ", ".
+    func header(_ lowercasedName: String) -> String? {
+        var result: String? = nil
+        for h in headers where h.name == lowercasedName {
+            result = result.map { $0 + ", " + h.value } ?? h.value
+        }
+        return result
     }
 
     /// Largest response head accepted (status line + headers).
@@ -31,33 +34,61 @@ struct HandshakeResponse: Equatable {
         case invalid(String)
     }
 
-    /// Parses an HTTP/1.1 response head from the start of `bytes`.
-    static func parse(_ bytes: ByteBufferView) -> ParseResult {
+    /// Parses an HTTP/1.1 response head from the readable bytes of `buffer`. Header names are
+    /// stored lower-cased.
+    static func parse(_ buffer: ByteBuffer) -> ParseResult {
+        buffer.withUnsafeReadableBytes { parse(bytes: $0) }
+    }
+
+    private static func parse(bytes: UnsafeRawBufferPointer) -> ParseResult {
+        let count = bytes.count
         // Find CRLFCRLF.
-        var end: Int? = nil
-        var i = bytes.startIndex
-        let stop = bytes.endIndex
-        while i + 3 < stop {
-            if bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 { end = i; break }
+        var end = -1
+        var i = 0
+        while i + 3 < count {
+            if bytes[i + 3] == 10 && bytes[i + 2] == 13 && bytes[i + 1] == 10 && bytes[i] == 13 { end = i; break }
             i += 1
         }
-        guard let end else {
-            return bytes.count > maxHeadSize ? .invalid("response head larger than \(maxHeadSize) bytes") : .incomplete
+        guard end >= 0 else {
+            return count > maxHeadSize ? .invalid("response head larger than \(maxHeadSize) bytes") : .incomplete
         }
-        let head = String(decoding: bytes[bytes.startIndex..<end], as: UTF8.self)
-        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
-        guard !lines.isEmpty else { return .invalid("empty response") }
-        let statusLine = lines.removeFirst()
-        let parts = statusLine.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]), (100...999).contains(status) else {
-            return .invalid("malformed status line")
+        func isSpace(_ b: UInt8) -> Bool { b == 32 || b == 9 }
+        // Status line: "HTTP/1.x SP 3DIGIT SP reason".
+        guard end >= 12, bytes[0] == UInt8(ascii: "H"), bytes[4] == UInt8(ascii: "/"), bytes[5] == UInt8(ascii: "1"),
+              bytes[8] == 32 else { return .invalid("malformed status line") }
+        var status = 0
+        for k in 9..<12 {
+            let d = bytes[k]
+            guard d >= 48 && d <= 57 else { return .invalid("malformed status line") }
+            status = status * 10 + Int(d - 48)
         }
+        guard status >= 100, end == 12 || bytes[12] == 32 else { return .invalid("malformed status line") }
+        // Header lines.
         var headers: [(name: String, value: String)] = []
-        for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { return .invalid("malformed header line") }
-            headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters()))
+        var lineStart = 0
+        while lineStart < end && !(bytes[lineStart] == 13 && bytes[lineStart + 1] == 10) { lineStart += 1 }
+        lineStart += 2
+        while lineStart < end {
+            var lineEnd = lineStart
+            while lineEnd < end && !(bytes[lineEnd] == 13 && bytes[lineEnd + 1] == 10) { lineEnd += 1 }
+            var colon = lineStart
+            while colon < lineEnd && bytes[colon] != UInt8(ascii: ":") { colon += 1 }
+            guard colon < lineEnd, colon > lineStart else { return .invalid("malformed header line") }
+            var vStart = colon + 1, vEnd = lineEnd
+            while vStart < vEnd && isSpace(bytes[vStart]) { vStart += 1 }
+            while vEnd > vStart && isSpace(bytes[vEnd - 1]) { vEnd -= 1 }
+            let name = String(unsafeUninitializedCapacity: colon - lineStart) { out in
+                for k in 0..<(colon - lineStart) {
+                    let b = bytes[lineStart + k]
+                    out[k] = (b >= 65 && b <= 90) ? b | 0x20 : b
+                }
+                return colon - lineStart
+            }
+            let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[vStart..<vEnd]), as: UTF8.self)
+            headers.append((name, value))
+            lineStart = lineEnd + 2
         }
-        return .complete(HandshakeResponse(status: status, headers: headers), consumed: end + 4 - bytes.startIndex)
+        return .complete(HandshakeResponse(status: status, headers: headers), consumed: end + 4)
     }
 }
 

@@ -15,9 +15,20 @@ struct HandshakeTemplate: Sendable {
 
     /// Writes the whole request head.
     func write(into buffer: inout ByteBuffer, path: String, host: String, key: HandshakeKey, extraHeaders: [(String, String)]) {
-        buffer.writeString("GET \(path) HTTP/1.1\r\nHost: \(host)\r\n")
+        buffer.writeStaticString("GET ")
+        buffer.writeString(path)
+        buffer.writeStaticString(" HTTP/1.1\r\nHost: ")
+        buffer.writeString(host)
+        buffer.writeStaticString("\r\n")
         buffer.writeString(fixedHeaders)
-        for (name, value) in extraHeaders { buffer.writeString("\(name): \(value)\r\n") }
-        buffer.writeString("Sec-WebSocket-Key: \(key.encoded)\r\n\r\n")
+        for (name, value) in extraHeaders {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("Sec-WebSocket-Key: ")
+        buffer.writeString(key.encoded)
+        buffer.writeStaticString("\r\n\r\n")
     }
 }

@@ -8,7 +8,7 @@ struct SHA1 {
         padded.append(0x80)
         while padded.count % 64 != 56 { padded.append(0) }
         for shift in stride(from: 56, through: 0, by: -8) { padded.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        var w = [UInt32](repeating: 0, count: 80)
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 80) { w in
         for chunk in stride(from: 0, to: padded.count, by: 64) {
             for i in 0..<16 {
                 let b = chunk + i * 4
@@ -32,6 +32,7 @@ struct SHA1 {
                 e = d; d = c; c = (b << 30) | (b >> 2); b = a; a = t
             }
             h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
+        }
         }
         var out: [UInt8] = []
         out.reserveCapacity(20)

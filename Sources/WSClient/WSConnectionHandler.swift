@@ -146,7 +146,7 @@ final class WSConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func readUpgradeResponse(context: ChannelHandlerContext) {
         guard let inbound = self.inbound else { return }
-        switch HandshakeResponse.parse(inbound.readableBytesView) {
+        switch HandshakeResponse.parse(inbound) {
         case .incomplete:
             return
         case .invalid(let message):

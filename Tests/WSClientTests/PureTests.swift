@@ -16,18 +16,21 @@ import Testing
     @Test func responseHeadIsParsedAndLeftoverBytesAreCounted() {
         let text = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\nX-A: b\r\n\r\nXYZ"
         let buffer = ByteBuffer(string: text)
-        guard case .complete(let r, let consumed) = HandshakeResponse.parse(buffer.readableBytesView) else {
+        guard case .complete(let r, let consumed) = HandshakeResponse.parse(buffer) else {
             Issue.record("not parsed"); return
         }
         #expect(r.status == 503)
         #expect(r.header("retry-after") == "30")
+        #expect(r.headers.map(\.name) == ["retry-after", "x-a"])
         #expect(consumed == text.utf8.count - 3)
     }
 
     @Test func incompleteAndOversizedHeads() {
-        #expect(HandshakeResponse.parse(ByteBuffer(string: "HTTP/1.1 101 OK\r\nUpg").readableBytesView) == .incomplete)
+        #expect(HandshakeResponse.parse(ByteBuffer(string: "HTTP/1.1 101 OK\r\nUpg")) == .incomplete)
         let huge = ByteBuffer(string: "HTTP/1.1 101 OK\r\n" + String(repeating: "a", count: 20_000))
-        guard case .invalid = HandshakeResponse.parse(huge.readableBytesView) else { Issue.record("accepted"); return }
+        guard case .invalid = HandshakeResponse.parse(huge) else { Issue.record("accepted"); return }
+        guard case .invalid = HandshakeResponse.parse(ByteBuffer(string: "HTTP/1.1 1x1 OK\r\n\r\n")) else { Issue.record("bad status"); return }
+        guard case .invalid = HandshakeResponse.parse(ByteBuffer(string: "HTTP/1.1 101 OK\r\nNoColon\r\n\r\n")) else { Issue.record("bad header"); return }
     }
 
     @Test func deflateNegotiationAcceptsEchoedOfferAndRejectsUnknownParameters() throws {
