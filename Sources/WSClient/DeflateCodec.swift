@@ -1,15 +1,15 @@
 import CWSZlib
 import NIOCore
 
-/// The zlib side of permessage-deflate for one connection. Streams are created on first use; when
-/// the negotiated parameters say "no context takeover" they are freed after every message, so an
-/// idle connection costs nothing here.
+/// The zlib side of permessage-deflate for one connection. A direction without context takeover
+/// borrows its thread's shared stream (`SharedZlibStreams`) for the length of one message; a
+/// direction with context takeover owns a stream for the connection's life, created on first use.
 final class DeflateCodec {
     enum Failure: Error { case corrupt, tooBig }
 
     private let parameters: DeflateParameters
-    private var deflater: UnsafeMutablePointer<z_stream>?
-    private var inflater: UnsafeMutablePointer<z_stream>?
+    private var ownDeflater: UnsafeMutablePointer<z_stream>?
+    private var ownInflater: UnsafeMutablePointer<z_stream>?
     private static let tail: [UInt8] = [0x00, 0x00, 0xFF, 0xFF]
 
     init(parameters: DeflateParameters) {
@@ -17,31 +17,35 @@ final class DeflateCodec {
     }
 
     deinit {
-        releaseDeflater()
-        releaseInflater()
+        if let d = ownDeflater { deflateEnd(d); d.deallocate() }
+        if let i = ownInflater { inflateEnd(i); i.deallocate() }
     }
 
-    private func releaseDeflater() {
-        if let d = deflater { deflateEnd(d); d.deallocate(); deflater = nil }
+    private var deflateKey: SharedZlibStreams.DeflateKey {
+        // zlib cannot produce raw deflate with an 8-bit window; 9 is its smallest.
+        .init(windowBits: Int32(max(9, parameters.clientMaxWindowBits)), level: parameters.level, memoryLevel: parameters.memoryLevel)
     }
 
-    private func releaseInflater() {
-        if let i = inflater { inflateEnd(i); i.deallocate(); inflater = nil }
+    private func deflater() -> UnsafeMutablePointer<z_stream> {
+        if parameters.clientNoContextTakeover { return SharedZlibStreams.forCurrentThread.deflater(deflateKey) }
+        if let d = ownDeflater { return d }
+        let d = SharedZlibStreams.makeDeflater(deflateKey)
+        ownDeflater = d
+        return d
+    }
+
+    private func inflater() -> UnsafeMutablePointer<z_stream> {
+        let bits = Int32(parameters.serverMaxWindowBits)
+        if parameters.serverNoContextTakeover { return SharedZlibStreams.forCurrentThread.inflater(windowBits: bits) }
+        if let i = ownInflater { return i }
+        let i = SharedZlibStreams.makeInflater(windowBits: bits)
+        ownInflater = i
+        return i
     }
 
     /// Compresses one whole message (RFC 7692 §7.2.1: sync flush, then drop the 00 00 FF FF tail).
     func compress(_ input: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
-        if deflater == nil {
-            let s = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-            s.initialize(to: z_stream())
-            // zlib cannot produce raw deflate with an 8-bit window; 9 is its smallest.
-            let bits = Int32(max(9, parameters.clientMaxWindowBits))
-            let rc = deflateInit2_(s, parameters.level, Z_DEFLATED, -bits, parameters.memoryLevel,
-                                   Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-            precondition(rc == Z_OK, "deflateInit2 failed: \(rc)")
-            deflater = s
-        }
-        let stream = deflater!
+        let stream = deflater()
         var output = allocator.buffer(capacity: Int(deflateBound(stream, uLong(input.readableBytes))) + 16)
         input.withUnsafeReadableBytes { inPtr in
             stream.pointee.next_in = UnsafeMutablePointer(mutating: inPtr.bindMemory(to: Bytef.self).baseAddress)
@@ -61,21 +65,14 @@ final class DeflateCodec {
         if output.readableBytes >= 4, output.readableBytesView.suffix(4).elementsEqual(Self.tail) {
             output.moveWriterIndex(to: output.writerIndex - 4)
         }
-        if parameters.clientNoContextTakeover { releaseDeflater() }
+        if parameters.clientNoContextTakeover { deflateReset(stream) }
         return output
     }
 
     /// Decompresses one whole message, failing with `.tooBig` once the output exceeds `limit`.
     func decompress(_ input: ByteBuffer, limit: Int, allocator: ByteBufferAllocator) throws -> ByteBuffer {
-        if inflater == nil {
-            let s = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-            s.initialize(to: z_stream())
-            let rc = inflateInit2_(s, -Int32(parameters.serverMaxWindowBits), zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-            precondition(rc == Z_OK, "inflateInit2 failed: \(rc)")
-            inflater = s
-        }
-        defer { if parameters.serverNoContextTakeover { releaseInflater() } }
-        let stream = inflater!
+        let stream = inflater()
+        defer { if parameters.serverNoContextTakeover { inflateReset(stream) } }
         var output = allocator.buffer(capacity: min(limit + 1, max(256, input.readableBytes * 4)))
         func run(_ bytes: UnsafeRawBufferPointer) throws {
             stream.pointee.next_in = UnsafeMutablePointer(mutating: bytes.bindMemory(to: Bytef.self).baseAddress)
@@ -104,7 +101,8 @@ final class DeflateCodec {
             try input.withUnsafeReadableBytes { try run($0) }
             try Self.tail.withUnsafeBytes { try run($0) }
         } catch {
-            releaseInflater()
+            // The stream is in an unknown state: start the next message from scratch.
+            inflateReset(stream)
             throw error
         }
         return output
