@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Testing
 @testable import WSClient
@@ -139,5 +140,34 @@ import Testing
         #expect(budget.shortfall(forConnections: 10) == nil)
         let message = budget.shortfall(forConnections: budget.softLimit + 10_000)
         #expect(message?.contains("file-descriptor limit \(budget.softLimit)") == true)
+    }
+}
+
+@Suite struct ClassificationTests {
+    @Test func socketErrorsMapToCauses() {
+        typealias H = WSConnectionHandler
+        #expect(H.classify(IOError(errnoCode: EMFILE, reason: "socket"), state: .idle) == .local(.fd))
+        #expect(H.classify(IOError(errnoCode: ENFILE, reason: "socket"), state: .idle) == .local(.fd))
+        #expect(H.classify(IOError(errnoCode: EADDRNOTAVAIL, reason: "connect"), state: .idle) == .local(.ports))
+        #expect(H.classify(IOError(errnoCode: ECONNREFUSED, reason: "connect"), state: .idle) == .refused)
+        #expect(H.classify(IOError(errnoCode: ECONNRESET, reason: "read"), state: .open) == .reset)
+        #expect(H.classify(IOError(errnoCode: ETIMEDOUT, reason: "connect"), state: .idle) == .timeout(.connect))
+        #expect(H.classify(ChannelError.connectTimeout(.seconds(1)), state: .idle) == .timeout(.connect))
+        #expect(H.classify(ChannelError.eof, state: .open) == nil)
+        #expect(H.classify(WSResolveError(cause: .dns("x")), state: .idle) == .dns("x"))
+    }
+
+    @Test func closeReasonsAreCutOnCharacterBoundaries() {
+        let long = String(repeating: "é", count: 100)  // 200 bytes
+        let cut = WSConnectionHandler.truncatedReason(long)
+        #expect(cut.utf8.count <= 123)
+        #expect(cut == String(repeating: "é", count: 61))
+    }
+
+    @Test func causesHaveStableLabels() {
+        #expect(WSCloseCause.http(status: 503, retryAfter: "30").label == "http.503")
+        #expect(WSCloseCause.timeout(.upgrade).label == "timeout.upgrade")
+        #expect(WSCloseCause.closed(code: 1013, reason: "").label == "closed.1013")
+        #expect(WSCloseCause.http(status: 503, retryAfter: "30").description == "http(503, retry-after: 30)")
     }
 }
