@@ -3,20 +3,22 @@ import Foundation
 /// The report as one self-contained HTML page: inline CSS and inline SVG charts, no scripts, no
 /// fonts, no requests, so it opens offline, attaches to a CI run as one file and prints.
 ///
-/// Charts share one time axis; the milestones of the condensed timeline (the same lines the
-/// terminal prints, repeated crashes folded into one band) are drawn on every chart as numbered
-/// vertical markers, keyed by the timeline table above the charts.
+/// Charts share one time axis. Milestones are drawn on every chart as numbered markers, keyed by a
+/// table above the charts: scheduled events and recoveries one by one (vertical lines), every other
+/// kind folded into spans of nearby occurrences (a bar along the top), so a sixteen-hour cascade
+/// with hundreds of crashes stays readable.
 public enum HTMLRenderer {
     public static func render(_ report: Report) -> String {
         let clock = ScenarioClock(start: report.clockStart)
-        let markers = TextRenderer.condensedTimeline(report)
+        let end = max(report.series.tS.last ?? 0, report.summary.durationS)
+        let markers = chartMarkers(report.milestones, span: end)
         var body = header(report)
         body += thresholdSection(report)
-        body += timelineSection(markers, clock: clock)
-        body += "<section id=\"charts\"><h2>Over time</h2><div class=\"grid\">\n"
+        body += timelineSection(TextRenderer.condensedTimeline(report), clock: clock)
+        body += "<section id=\"charts\"><h2>Over time</h2>\n" + markerKey(markers, clock: clock) + "<div class=\"grid\">\n"
         for chart in charts(report) {
             body += Chart.render(chart, series: report.series, markers: markers, clock: clock,
-                                 onClock: report.clockStart != nil, end: max(report.series.tS.last ?? 0, report.summary.durationS))
+                                 onClock: report.clockStart != nil, end: end)
         }
         body += "</div></section>\n"
         body += summarySection(report)
@@ -75,14 +77,45 @@ public enum HTMLRenderer {
     static func timelineSection(_ lines: [TextRenderer.TimelineLine], clock: ScenarioClock) -> String {
         var out = "<section id=\"timeline\"><h2>Timeline</h2>"
         guard !lines.isEmpty else { return out + "<p>No milestones: the fleet stayed healthy.</p></section>\n" }
-        out += "<table><thead><tr><th>#</th><th>time</th><th>milestone</th><th>detail</th></tr></thead><tbody>\n"
-        for (i, line) in lines.enumerated() {
-            let time = line.count > 1 ? "\(clock.label(line.start))–\(clock.label(line.end))" : clock.label(line.start)
-            let detail = line.count > 1 ? "×\(line.count); first: \(line.detail)" : line.detail
-            out += "<tr><td><span class=\"marker-key\" style=\"background:\(Chart.color(line.kind))\">\(i + 1)</span></td>"
-            out += "<td class=\"nowrap\">\(escape(time))</td><td class=\"nowrap\">\(escape(TextRenderer.label(line.kind)))</td><td>\(escape(detail))</td></tr>\n"
+        out += "<table><thead><tr><th>time</th><th>milestone</th><th>detail</th></tr></thead><tbody>\n"
+        for line in lines {
+            out += "<tr><td class=\"nowrap\">\(escape(time(line, clock)))</td><td class=\"nowrap\">\(escape(TextRenderer.label(line.kind)))</td>"
+            out += "<td>\(escape(line.count > 1 ? "×\(line.count); first: \(line.detail)" : line.detail))</td></tr>\n"
         }
         return out + "</tbody></table></section>\n"
+    }
+
+    static func time(_ line: TextRenderer.TimelineLine, _ clock: ScenarioClock) -> String {
+        line.count > 1 ? "\(clock.label(line.start))–\(clock.label(line.end))" : clock.label(line.start)
+    }
+
+    /// The markers of the charts: scheduled events and recoveries each on their own; every other
+    /// kind folded into spans where one occurrence follows another within a tenth of the run.
+    static func chartMarkers(_ milestones: [Report.Milestone], span: Double) -> [TextRenderer.TimelineLine] {
+        let gap = span / 10
+        var out: [TextRenderer.TimelineLine] = []
+        var open: [Report.Milestone.Kind: Int] = [:]   // kind -> its current span in `out`
+        for m in milestones.sorted(by: { $0.tS < $1.tS }) {
+            if m.kind != .timeline && m.kind != .recovered, let i = open[m.kind], m.tS - out[i].end <= gap {
+                out[i].end = m.tS
+                out[i].count += 1
+                continue
+            }
+            open[m.kind] = out.count
+            out.append(TextRenderer.TimelineLine(start: m.tS, end: m.tS, kind: m.kind, detail: m.detail, count: 1))
+        }
+        return out.enumerated().sorted { ($0.element.start, $0.offset) < ($1.element.start, $1.offset) }.map(\.element)
+    }
+
+    static func markerKey(_ markers: [TextRenderer.TimelineLine], clock: ScenarioClock) -> String {
+        guard !markers.isEmpty else { return "" }
+        var out = "<table class=\"markers\"><tbody>\n"
+        for (i, m) in markers.enumerated() {
+            let detail = m.count > 1 ? "×\(m.count); first: \(m.detail)" : m.detail
+            out += "<tr><td><span class=\"marker-key\" style=\"background:\(Chart.color(m.kind))\">\(i + 1)</span></td>"
+            out += "<td class=\"nowrap\">\(escape(time(m, clock)))</td><td class=\"nowrap\">\(escape(TextRenderer.label(m.kind)))</td><td>\(escape(detail))</td></tr>\n"
+        }
+        return out + "</tbody></table>\n"
     }
 
     static func summarySection(_ report: Report) -> String {
@@ -190,6 +223,7 @@ public enum HTMLRenderer {
     code { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
     .badge { display: inline-block; min-width: 3.2em; text-align: center; border-radius: 10px; padding: 0 8px; font-weight: 600; font-size: 12px; color: #fff; }
     .badge.pass { background: var(--pass); } .badge.fail { background: var(--fail); } .badge.none { background: #8c959f; }
+    table.markers td { padding: 2px 8px; font-size: 13px; }
     .marker-key { display: inline-block; min-width: 20px; height: 20px; border-radius: 10px; color: #fff; text-align: center; font-size: 12px; line-height: 20px; font-weight: 600; }
     .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 12px 20px; }
     figure { margin: 0; break-inside: avoid; page-break-inside: avoid; }
@@ -309,10 +343,15 @@ struct Chart {
             let what = m.count > 1 ? "\(TextRenderer.label(m.kind)) ×\(m.count), \(clock.label(m.start))–\(clock.label(m.end)); first: \(m.detail)"
                 : "\(clock.label(m.start)) \(TextRenderer.label(m.kind)): \(m.detail)"
             svg += "<g class=\"marker\" data-kind=\"\(m.kind.rawValue)\"><title>\(i + 1). \(HTMLRenderer.escape(what))</title>"
-            if m.count > 1 && x1 - x0 >= 1 {
-                svg += "<rect x=\"\(f(x0))\" y=\"\(f(top))\" width=\"\(f(x1 - x0))\" height=\"\(f(plotH))\" fill=\"\(c)\" fill-opacity=\"0.10\"/>"
+            if m.count > 1 {
+                // A span: a bar along the top of the plot (one lane per kind) and a faint shade.
+                let lane = Double(Report.Milestone.Kind.allCases.firstIndex(of: m.kind) ?? 0)
+                let w = max(x1 - x0, 2)
+                svg += "<rect x=\"\(f(x0))\" y=\"\(f(top))\" width=\"\(f(w))\" height=\"\(f(plotH))\" fill=\"\(c)\" fill-opacity=\"0.05\"/>"
+                svg += "<rect x=\"\(f(x0))\" y=\"\(f(top + 1 + lane * 4))\" width=\"\(f(w))\" height=\"3\" fill=\"\(c)\"/>"
+            } else {
+                svg += "<line x1=\"\(f(x0))\" x2=\"\(f(x0))\" y1=\"\(f(top))\" y2=\"\(f(top + plotH))\" stroke=\"\(c)\" stroke-width=\"1\" stroke-dasharray=\"3 3\"/>"
             }
-            svg += "<line x1=\"\(f(x0))\" x2=\"\(f(x0))\" y1=\"\(f(top))\" y2=\"\(f(top + plotH))\" stroke=\"\(c)\" stroke-width=\"1\" stroke-dasharray=\"3 3\"/>"
             let row = rowEnds.firstIndex { $0 + 17 <= x0 } ?? rowEnds.indices.min { rowEnds[$0] < rowEnds[$1] }!
             rowEnds[row] = x0
             let cy = top - 10 - Double(row) * 17
