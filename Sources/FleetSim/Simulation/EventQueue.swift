@@ -29,68 +29,74 @@ struct SimEvent {
     }
 }
 
-/// The simulation's event queue: a timing wheel of ~1 ms buckets covering ~18 minutes, with a
-/// binary heap for events further out.
+/// The simulation's event queue: a calendar of ~67 ms buckets covering ~18 minutes, a small
+/// heap for events due within the bucket being drained, and a heap for the far future.
 ///
-/// Almost every event of a fleet simulation is a timer a few milliseconds to some minutes ahead
-/// (replies, heartbeats, timeouts, backoff, session ends), so push and pop are O(1) amortised:
-/// a push links a node into its bucket; when the wheel reaches a bucket, its few events are
-/// sorted once into a scratch buffer and popped from there. Storage is manual (node pool with a
-/// free list), so the hot path neither allocates in steady state nor pays for copy-on-write
-/// checks. Order is total and deterministic: by time, then by insertion order.
+/// Almost every event of a fleet simulation is a timer milliseconds to minutes ahead (replies,
+/// heartbeats, timeouts, backoff, session ends). A bucket is a chain of fixed-size chunks from
+/// one pool: a push appends to its bucket's last chunk (a sequential write), and when the
+/// calendar reaches a bucket its chunks are copied out, sorted once, and drained in order (a
+/// sequential read), so the memory traffic of a million-device fleet streams instead of chasing
+/// pointers, and the engine can prefetch the devices of the next events. Memory follows the
+/// events in flight, and chunks return to a free list: a steady-state run does not allocate.
+/// Events pushed into the bucket being drained (replies a few milliseconds out) go through a
+/// binary heap that stays small. Order is total and deterministic: by time, then insertion order.
 final class EventQueue {
-    static let bucketShift: Int64 = 20                // 1,048,576 ns per bucket
-    static let bucketCount = 1 << 20                  // ≈ 1,100 s of wheel
+    static let bucketShift: Int64 = 26               // 67,108,864 ns per bucket
+    static let bucketCount = 1 << 14                 // ≈ 1,100 s of calendar
     static let mask = bucketCount - 1
+    static let chunkSize = 32                        // events per chunk (768 bytes)
 
-    private struct Node {
-        var event: SimEvent
-        var next: Int32
-    }
-
-    private var nodes: UnsafeMutablePointer<Node>
-    private var nodeCapacity: Int
-    private var nodeCount = 0
-    private var freeList: Int32 = -1
+    /// The chunk pool: `chunkCapacity` chunks of `chunkSize` events.
+    private var pool: UnsafeMutablePointer<SimEvent>
+    private var chunkCapacity: Int
+    private var chunkNext: UnsafeMutablePointer<Int32>
+    private var chunkFill: UnsafeMutablePointer<Int32>
+    private var chunksUsed = 0
+    private var freeChunks: Int32 = -1
+    /// First and last chunk of each bucket (-1: empty).
     private let heads: UnsafeMutablePointer<Int32>
-    /// One bit per bucket, and one summary bit per 64-bucket word.
+    private let tails: UnsafeMutablePointer<Int32>
     private let occupied: UnsafeMutablePointer<UInt64>
-    private let summary: UnsafeMutablePointer<UInt64>
-    private var wheelCount = 0
-    /// Absolute bucket number of the bucket being drained.
+    private var calendarCount = 0
+    /// Absolute number of the bucket being drained.
     private var cursor: Int64 = 0
-    /// The bucket being drained, sorted; `currentIndex` is the next event.
-    private var current: UnsafeMutablePointer<SimEvent>
-    private var currentCapacity: Int
-    private var currentCount = 0
-    private var currentIndex = 0
+    /// The bucket being drained, sorted; `index` is the next event.
+    private var sorted: [SimEvent] = []
+    private var index = 0
+    /// Events pushed into the bucket being drained after it was opened.
+    private var near = OverflowHeap()
     private var overflow = OverflowHeap()
     private var seq: UInt32 = 0
 
     init() {
-        nodeCapacity = 1 << 12
-        nodes = .allocate(capacity: nodeCapacity)
+        chunkCapacity = 256
+        pool = .allocate(capacity: chunkCapacity * EventQueue.chunkSize)
+        chunkNext = .allocate(capacity: chunkCapacity)
+        chunkFill = .allocate(capacity: chunkCapacity)
         heads = .allocate(capacity: EventQueue.bucketCount)
         heads.initialize(repeating: -1, count: EventQueue.bucketCount)
+        tails = .allocate(capacity: EventQueue.bucketCount)
+        tails.initialize(repeating: -1, count: EventQueue.bucketCount)
         occupied = .allocate(capacity: EventQueue.bucketCount / 64)
         occupied.initialize(repeating: 0, count: EventQueue.bucketCount / 64)
-        summary = .allocate(capacity: EventQueue.bucketCount / 4096)
-        summary.initialize(repeating: 0, count: EventQueue.bucketCount / 4096)
-        currentCapacity = 1 << 10
-        current = .allocate(capacity: currentCapacity)
     }
 
     deinit {
-        nodes.deallocate()
+        pool.deallocate()
+        chunkNext.deallocate()
+        chunkFill.deallocate()
         heads.deallocate()
+        tails.deallocate()
         occupied.deallocate()
-        summary.deallocate()
-        current.deallocate()
     }
 
-    var isEmpty: Bool { currentIndex >= currentCount && wheelCount == 0 && overflow.count == 0 }
+    var isEmpty: Bool { index >= sorted.count && near.count == 0 && calendarCount == 0 && overflow.count == 0 }
 
-    var count: Int { currentCount - currentIndex + wheelCount + overflow.count }
+    var count: Int { sorted.count - index + near.count + calendarCount + overflow.count }
+
+    /// Bytes held by the calendar's chunk pool.
+    var poolBytes: Int { chunkCapacity * (EventQueue.chunkSize * MemoryLayout<SimEvent>.stride + 8) }
 
     /// Schedules an event; `time` must not be before the last popped event.
     @inline(__always)
@@ -99,90 +105,95 @@ final class EventQueue {
         let event = SimEvent(time: time, seq: seq, kind: kind, token: token, device: UInt32(device), aux: aux)
         let bucket = time >> EventQueue.bucketShift
         if bucket <= cursor {
-            insertIntoCurrent(event)
+            near.push(event)
         } else if bucket - cursor < Int64(EventQueue.bucketCount) {
-            link(event, slot: Int(bucket) & EventQueue.mask)
+            file(event, slot: Int(bucket) & EventQueue.mask)
         } else {
             overflow.push(event)
         }
     }
 
-    /// The event after the one `pop` just returned, when it is already in the current bucket.
+    /// An event that `pop` will return soon (`ahead` places on in the drained bucket), if known:
+    /// for prefetching.
     @inline(__always)
-    var upcoming: SimEvent? { currentIndex < currentCount ? current[currentIndex] : nil }
+    func upcoming(_ ahead: Int) -> SimEvent? {
+        index + ahead < sorted.count ? sorted[index + ahead] : nil
+    }
 
     /// The next event in time order, or nil when none is left.
     @inline(__always)
     func pop() -> SimEvent? {
-        if currentIndex < currentCount {
-            let event = current[currentIndex]
-            currentIndex += 1
-            return event
+        while true {
+            if index < sorted.count {
+                let next = sorted[index]
+                if let first = near.first, SimEvent.before(first, next) { return near.pop() }
+                index += 1
+                return next
+            }
+            if near.count > 0 { return near.pop() }
+            if !advance() { return nil }
         }
-        return advance() ? pop() : nil
     }
 
     @inline(__always)
-    private func link(_ event: SimEvent, slot: Int) {
-        var node = freeList
-        if node >= 0 {
-            freeList = nodes[Int(node)].next
+    private func file(_ event: SimEvent, slot: Int) {
+        var chunk = tails[slot]
+        if chunk < 0 || chunkFill[Int(chunk)] == Int32(EventQueue.chunkSize) {
+            let fresh = takeChunk()
+            if chunk < 0 {
+                heads[slot] = fresh
+                occupied[slot >> 6] |= 1 << UInt64(slot & 63)
+            } else {
+                chunkNext[Int(chunk)] = fresh
+            }
+            tails[slot] = fresh
+            chunk = fresh
+        }
+        let c = Int(chunk)
+        (pool + c * EventQueue.chunkSize + Int(chunkFill[c])).initialize(to: event)
+        chunkFill[c] += 1
+        calendarCount += 1
+    }
+
+    private func takeChunk() -> Int32 {
+        let chunk: Int32
+        if freeChunks >= 0 {
+            chunk = freeChunks
+            freeChunks = chunkNext[Int(chunk)]
         } else {
-            if nodeCount == nodeCapacity { growNodes() }
-            node = Int32(nodeCount)
-            nodeCount += 1
+            if chunksUsed == chunkCapacity { growPool() }
+            chunk = Int32(chunksUsed)
+            chunksUsed += 1
         }
-        let head = heads[slot]
-        (nodes + Int(node)).initialize(to: Node(event: event, next: head))
-        heads[slot] = node
-        if head < 0 {
-            occupied[slot >> 6] |= 1 << UInt64(slot & 63)
-            summary[slot >> 12] |= 1 << UInt64((slot >> 6) & 63)
-        }
-        wheelCount += 1
+        chunkNext[Int(chunk)] = -1
+        chunkFill[Int(chunk)] = 0
+        return chunk
     }
 
-    private func growNodes() {
-        let bigger = UnsafeMutablePointer<Node>.allocate(capacity: nodeCapacity * 2)
-        bigger.moveInitialize(from: nodes, count: nodeCount)
-        nodes.deallocate()
-        nodes = bigger
-        nodeCapacity *= 2
-    }
-
-    private func reserveCurrent(_ n: Int) {
-        guard n > currentCapacity else { return }
-        var capacity = currentCapacity
-        while capacity < n { capacity *= 2 }
-        let bigger = UnsafeMutablePointer<SimEvent>.allocate(capacity: capacity)
-        bigger.moveInitialize(from: current, count: currentCount)
-        current.deallocate()
-        current = bigger
-        currentCapacity = capacity
-    }
-
-    private func insertIntoCurrent(_ event: SimEvent) {
-        reserveCurrent(currentCount + 1)
-        // After every queued event with an earlier or equal time (insertion order among ties).
-        var low = currentIndex, high = currentCount
-        while low < high {
-            let mid = (low + high) / 2
-            if current[mid].time <= event.time { low = mid + 1 } else { high = mid }
-        }
-        if low < currentCount {
-            (current + low + 1).moveInitialize(from: current + low, count: currentCount - low)
-        }
-        (current + low).initialize(to: event)
-        currentCount += 1
+    private func growPool() {
+        let capacity = chunkCapacity * 2
+        let bigger = UnsafeMutablePointer<SimEvent>.allocate(capacity: capacity * EventQueue.chunkSize)
+        bigger.moveInitialize(from: pool, count: chunkCapacity * EventQueue.chunkSize)
+        pool.deallocate()
+        pool = bigger
+        let next = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
+        next.moveInitialize(from: chunkNext, count: chunkCapacity)
+        chunkNext.deallocate()
+        chunkNext = next
+        let fill = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
+        fill.moveInitialize(from: chunkFill, count: chunkCapacity)
+        chunkFill.deallocate()
+        chunkFill = fill
+        chunkCapacity = capacity
     }
 
     /// Moves to the next non-empty bucket; false when the queue is empty.
     private func advance() -> Bool {
-        currentCount = 0
-        currentIndex = 0
+        sorted.removeAll(keepingCapacity: true)
+        index = 0
         migrate()
         let next: Int64
-        if wheelCount > 0 {
+        if calendarCount > 0 {
             next = cursor + Int64(nextOccupiedOffset())
         } else if let first = overflow.first {
             next = first.time >> EventQueue.bucketShift
@@ -192,82 +203,47 @@ final class EventQueue {
         cursor = next
         migrate()
         let slot = Int(cursor) & EventQueue.mask
-        var node = heads[slot]
+        var chunk = heads[slot]
         heads[slot] = -1
+        tails[slot] = -1
         occupied[slot >> 6] &= ~(1 << UInt64(slot & 63))
-        if occupied[slot >> 6] == 0 { summary[slot >> 12] &= ~(1 << UInt64((slot >> 6) & 63)) }
-        while node >= 0 {
-            reserveCurrent(currentCount + 1)
-            let n = Int(node)
-            (current + currentCount).initialize(to: nodes[n].event)
-            currentCount += 1
-            let next = nodes[n].next
-            nodes[n].next = freeList
-            freeList = node
-            node = next
+        while chunk >= 0 {
+            let c = Int(chunk)
+            sorted.append(contentsOf: UnsafeBufferPointer(start: pool + c * EventQueue.chunkSize, count: Int(chunkFill[c])))
+            let next = chunkNext[c]
+            chunkNext[c] = freeChunks
+            freeChunks = chunk
+            chunk = next
         }
-        wheelCount -= currentCount
-        sortCurrent()
+        calendarCount -= sorted.count
+        sorted.sort(by: SimEvent.before)
         return true
     }
 
-    private func sortCurrent() {
-        let n = currentCount
-        if n < 2 { return }
-        if n <= 24 {
-            for i in 1..<n {
-                let x = current[i]
-                var j = i - 1
-                while j >= 0 && SimEvent.before(x, current[j]) {
-                    current[j + 1] = current[j]
-                    j -= 1
-                }
-                current[j + 1] = x
-            }
-        } else {
-            var buffer = UnsafeMutableBufferPointer(start: current, count: n)
-            buffer.sort(by: SimEvent.before)
-        }
-    }
-
-    /// Offset (1…bucketCount-1) from the cursor to the next occupied bucket; the wheel is not empty.
+    /// Offset (1…bucketCount-1) from the cursor to the next occupied bucket; the calendar is not empty.
     private func nextOccupiedOffset() -> Int {
         let words = EventQueue.bucketCount / 64
         let start = (Int(cursor) + 1) & EventQueue.mask
         var word = start >> 6
-        let bits = occupied[word] & (~0 << UInt64(start & 63))
-        var slot: Int
-        if bits != 0 {
-            slot = word << 6 | bits.trailingZeroBitCount
-        } else {
-            // Find the next non-empty word through the summary bitmap.
+        var bits = occupied[word] & (~0 << UInt64(start & 63))
+        var scanned = 0
+        while bits == 0 && scanned <= words {
             word = (word + 1) & (words - 1)
-            while true {
-                let group = word >> 6
-                let summaryBits = summary[group] & (~0 << UInt64(word & 63))
-                if summaryBits != 0 {
-                    word = group << 6 | summaryBits.trailingZeroBitCount
-                    break
-                }
-                word = ((group + 1) << 6) & (words - 1)
-            }
-            slot = word << 6 | occupied[word].trailingZeroBitCount
+            bits = occupied[word]
+            scanned += 1
         }
+        let slot = word << 6 | bits.trailingZeroBitCount
         let offset = (slot - Int(cursor)) & EventQueue.mask
         return offset == 0 ? EventQueue.bucketCount : offset
     }
 
-    /// Moves far-future events that are now within the wheel's horizon into their buckets.
+    /// Moves far-future events that are now within the calendar's horizon into their buckets.
     private func migrate() {
         let horizon = cursor + Int64(EventQueue.bucketCount)
         while let first = overflow.first, first.time >> EventQueue.bucketShift < horizon {
             let event = overflow.pop()
             let bucket = event.time >> EventQueue.bucketShift
-            if bucket <= cursor {
-                insertIntoCurrent(event)
-            } else {
-                link(event, slot: Int(bucket) & EventQueue.mask)
-            }
+            if bucket <= cursor { near.push(event) } else { file(event, slot: Int(bucket) & EventQueue.mask) }
         }
     }
 }

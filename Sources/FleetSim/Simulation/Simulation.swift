@@ -187,7 +187,7 @@ public struct Simulation {
             if event.time > scenario.duration { break }
             now = event.time
             eventsProcessed &+= 1
-            if let next = queue.upcoming { fleetsim_prefetch(devices.baseAddress! + next.device) }
+            if let ahead = queue.upcoming(3) { fleetsim_prefetch(devices.baseAddress! + ahead.device) }
             switch Kind(rawValue: event.kind)! {
             case .timer: onTimer(event)
             case .ack: onAck(event)
