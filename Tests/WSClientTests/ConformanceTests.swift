@@ -478,7 +478,8 @@ func sendServerClose(_ server: TestServer) async {
         for g in groups {
             let ids = cases.filter { $0.group == g }.map(\.id)
             let passed = ids.filter { all[$0] == .some(nil) }.count
-            table += String(format: " %5@ | %5d | %5d\n", g, ids.count, passed)
+            func pad(_ s: String) -> String { String(repeating: " ", count: max(0, 5 - s.count)) + s }
+            table += " \(pad(g)) | \(pad(String(ids.count))) | \(pad(String(passed)))\n"
         }
         let failures = cases.compactMap { c -> String? in
             guard let r = all[c.id], let reason = r else { return nil }
