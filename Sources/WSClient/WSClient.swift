@@ -17,8 +17,10 @@ final class WSClientCore: Sendable {
     let group: EventLoopGroup
     let template: HandshakeTemplate
     let sslContext: NIOSSLContext?
-    let sources: [SocketAddress]
-    let nextSource = NIOLockedValueBox(0)
+    /// Source addresses by family (an IPv4 source cannot reach an IPv6 target).
+    let sources4: [SocketAddress]
+    let sources6: [SocketAddress]
+    let nextSource = NIOLockedValueBox<UInt>(0)
 
     init(configuration: WSConfiguration, group: EventLoopGroup, sslContext: NIOSSLContext?, sources: [SocketAddress]) {
         self.configuration = configuration
@@ -26,7 +28,8 @@ final class WSClientCore: Sendable {
         self.template = HandshakeTemplate(subprotocols: configuration.subprotocols, compression: configuration.compression,
                                           headers: configuration.headers.map { ($0.name, $0.value) })
         self.sslContext = sslContext
-        self.sources = sources
+        self.sources4 = sources.filter { $0.protocol == .inet }
+        self.sources6 = sources.filter { $0.protocol == .inet6 }
     }
 }
 
@@ -174,12 +177,13 @@ public final class WSClient: Sendable {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }
-        if !core.sources.isEmpty {
-            let index = core.nextSource.withLockedValue { n -> Int in
-                n = n &+ 1
+        let pool = address.protocol == .inet6 ? core.sources6 : core.sources4
+        if !pool.isEmpty {
+            let n = core.nextSource.withLockedValue { n -> UInt in
+                n &+= 1
                 return n
             }
-            var source = core.sources[index % core.sources.count]
+            var source = pool[Int(n % UInt(pool.count))]
             source.port = 0
             bootstrap = bootstrap
                 .channelOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(IPPROTO_IP), name: 24 /* IP_BIND_ADDRESS_NO_PORT */), value: 1)
