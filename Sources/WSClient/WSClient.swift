@@ -159,7 +159,9 @@ public final class WSClient: Sendable {
             loop.execute { handler.connectFailed(WSResolveError(cause: .dns("\(endpoint.host) is not resolved"))) }
             return handler.handle
         }
+        // SNI and certificate name: the URL host unless overridden; none for an IP literal.
         let serverName: String? = {
+            guard core.sslContext != nil else { return nil }
             if let name = core.configuration.tls.serverName { return name }
             return endpoint.hostIsIPAddress ? nil : endpoint.host
         }()
@@ -221,7 +223,9 @@ public struct WSResolveError: Error, CustomStringConvertible {
 
 /// The process's file-descriptor limit and use.
 public struct FileDescriptorBudget: Sendable, CustomStringConvertible {
+    /// RLIMIT_NOFILE soft limit: what this process may open.
     public var softLimit: Int
+    /// RLIMIT_NOFILE hard limit: the most the soft limit could be raised to.
     public var hardLimit: Int
     /// Descriptors already open.
     public var open: Int

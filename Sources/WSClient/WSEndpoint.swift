@@ -12,6 +12,7 @@ public struct WSEndpoint: Sendable, Hashable {
     public var secure: Bool
     /// Host name or IP literal, without brackets.
     public var host: String
+    /// The URL port, or 80 / 443 by scheme.
     public var port: Int
     /// Path and query, starting with "/".
     public var path: String
