@@ -69,10 +69,12 @@ func eventually(within seconds: Double = 10, _ condition: () -> Bool) async -> B
 /// A client with short deadlines for tests.
 func makeClient(_ configure: (inout WSConfiguration) -> Void = { _ in }) throws -> WSClient {
     var config = WSConfiguration()
-    config.connectTimeout = .seconds(3)
-    config.tlsTimeout = .seconds(3)
-    config.upgradeTimeout = .seconds(3)
-    config.closeTimeout = .seconds(2)
+    // Generous by default so a busy CI machine does not turn into a false failure; tests of
+    // deadlines set their own short values.
+    config.connectTimeout = .seconds(10)
+    config.tlsTimeout = .seconds(10)
+    config.upgradeTimeout = .seconds(10)
+    config.closeTimeout = .seconds(5)
     configure(&config)
     return try WSClient(configuration: config)
 }
