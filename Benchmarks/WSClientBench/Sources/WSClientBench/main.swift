@@ -178,17 +178,19 @@ case "idle":
     sleep(1)
     let baseline = rssKiB("VmRSS:")
     let d = BenchDelegate()
-    let cpuBefore = cpuSeconds()
+    let (user0, sys0) = cpuSplit()
     let seconds = openAll(client: client, endpoint: e, count: count, inflight: Int(option("--inflight") ?? "256") ?? 256, delegate: d)
-    let setupCPU = cpuSeconds() - cpuBefore
+    let (user1, sys1) = cpuSplit()
+    let setupCPU = (user1 - user0) + (sys1 - sys0)
     sleep(UInt32(option("--hold") ?? "3") ?? 3)
     let rss = rssKiB("VmRSS:")
     let peak = rssKiB("VmHWM:")
     let opened = d.lock.withLock { d.opened }
     let failures = d.lock.withLock { d.failed }
     let perConn = Double(peak - baseline) * 1024 / Double(max(1, opened))
-    print(String(format: "idle: %d/%d connections open in %.2f s (%.0f connections/s); client CPU %.2f s (%.0f us per connection set-up)",
-                 opened, count, seconds, Double(opened) / seconds, setupCPU, setupCPU / Double(max(1, opened)) * 1e6))
+    print(String(format: "idle: %d/%d connections open in %.2f s (%.0f connections/s); client CPU %.2f s (%.0f us per connection set-up: user %.0f, system %.0f)",
+                 opened, count, seconds, Double(opened) / seconds, setupCPU, setupCPU / Double(max(1, opened)) * 1e6,
+                 (user1 - user0) / Double(max(1, opened)) * 1e6, (sys1 - sys0) / Double(max(1, opened)) * 1e6))
     print(String(format: "memory: baseline %d KiB, rss %d KiB, peak %d KiB -> %.0f bytes (%.2f KiB) per idle connection",
                  baseline, rss, peak, perConn, perConn / 1024))
     if !failures.isEmpty { print("failures: \(failures)") }
