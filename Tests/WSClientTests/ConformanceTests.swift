@@ -463,11 +463,11 @@ func sendServerClose(_ server: TestServer) async {
             var iterator = cases.makeIterator()
             for _ in 0..<6 {
                 guard let c = iterator.next() else { break }
-                group.addTask { let t0 = Date(); let r = await runCase(c); results.withLockedValue { $0[c.id] = r }; if ProcessInfo.processInfo.environment["WS_CASE_TIMES"] != nil { print("case \(c.id) \(Date().timeIntervalSince(t0))") } }
+                group.addTask { let r = await runCase(c); results.withLockedValue { $0[c.id] = r } }
             }
             while try await group.next() != nil {
                 if let c = iterator.next() {
-                    group.addTask { let t0 = Date(); let r = await runCase(c); results.withLockedValue { $0[c.id] = r }; if ProcessInfo.processInfo.environment["WS_CASE_TIMES"] != nil { print("case \(c.id) \(Date().timeIntervalSince(t0))") } }
+                    group.addTask { let r = await runCase(c); results.withLockedValue { $0[c.id] = r } }
                 }
             }
         }
