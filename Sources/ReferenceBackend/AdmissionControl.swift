@@ -70,8 +70,8 @@ struct TokenBucket: Sendable {
     mutating func take(now: Double) -> (admitted: Bool, retryAfter: Double) {
         if let last { tokens = min(capacity, tokens + (now - last) * rate) }
         last = now
-        if tokens >= 1 {
-            tokens -= 1
+        if tokens >= 1 - 1e-9 {
+            tokens = max(0, tokens - 1)
             return (true, 0)
         }
         return (false, (1 - tokens) / rate)
