@@ -6,5 +6,5 @@ struct FleetSimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fleetsim",
         abstract: "Simulate fleets of connected devices against a cloud backend, and report how it holds up.",
-        subcommands: [])
+        subcommands: [BackendCommand.self])
 }
