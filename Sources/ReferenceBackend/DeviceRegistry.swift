@@ -194,3 +194,15 @@ final class RegistryConnection {
         }
     }
 }
+
+/// A read-only handle for tools and benchmarks: one connection, lookups of either kind.
+public final class RegistryReader {
+    private let connection: RegistryConnection
+
+    public init(path: String) throws { connection = try RegistryConnection(path: path) }
+
+    /// The row id of the device, or nil when the registry does not know it.
+    public func lookup(uuid: String, kind: LookupKind) throws -> Int64? {
+        try connection.lookup(uuid: uuid, kind: kind)
+    }
+}
