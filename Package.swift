@@ -29,7 +29,7 @@ let package = Package(
         // A thin module over the system libsqlite3 (Debian: libsqlite3-dev): the reference backend
         // needs one connection per database worker and prepared statements, nothing more.
         .systemLibrary(name: "CSQLite", path: "Sources/ReferenceBackend/CSQLite",
-                       pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+                       providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "ReferenceBackend", dependencies: [
             "DeviceModel", "CSQLite",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -51,7 +51,11 @@ final class BenchDevice: ChannelInboundHandler, @unchecked Sendable {
             sendText(hello)
         }
         while let (opcode, payload) = nextFrame() {
-            if opcode == 0x8 { phase = .done; onFailure?(self, "closed by server"); context.close(promise: nil); return }
+            if opcode == 0x8 {
+                if phase != .done { phase = .done; onFailure?(self, "closed by server") }
+                context.close(promise: nil)
+                return
+            }
             guard opcode == 0x1 else { continue }
             switch phase {
             case .awaitingWelcome:

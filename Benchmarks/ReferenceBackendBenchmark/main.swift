@@ -74,6 +74,8 @@ func serverLoad(rows: Int, connections: Int, churnSeconds: Double, heartbeatSeco
     child.standardInput = toChild
     child.standardOutput = fromChild
     try child.run()
+    var cpuMark = ProcessStats.cpuSeconds()
+    var cpu: [String: Double] = [:]   // server CPU seconds per phase
 
     var results: [String: [Double]] = [:]
     var baseline = 0, withConnections = 0
@@ -93,15 +95,18 @@ func serverLoad(rows: Int, connections: Int, churnSeconds: Double, heartbeatSeco
         let parts = line.split(separator: " ")
         guard parts.first == "RESULT", parts.count >= 2 else { continue }
         results[String(parts[1])] = parts.dropFirst(2).compactMap { Double($0) }
+        cpu[String(parts[1])] = ProcessStats.cpuSeconds() - cpuMark
         switch parts[1] {
         case "churn":
             try await Task.sleep(nanoseconds: 1_000_000_000)
             baseline = ProcessStats.residentBytes()
+            cpuMark = ProcessStats.cpuSeconds()
             toChild.fileHandleForWriting.write(Data("go\n".utf8))
         case "open":
             try await Task.sleep(nanoseconds: 2_000_000_000)
             withConnections = ProcessStats.residentBytes()
             log("server: \(backend.stats.openConnections) open connections, RSS \(withConnections >> 20) MiB (baseline \(baseline >> 20) MiB)")
+            cpuMark = ProcessStats.cpuSeconds()
             toChild.fileHandleForWriting.write(Data("go\n".utf8))
         default: break
         }
@@ -112,18 +117,21 @@ func serverLoad(rows: Int, connections: Int, churnSeconds: Double, heartbeatSeco
 
     print("## Server under load (1 process, \(ProcessInfo.processInfo.activeProcessorCount) cores shared with the client, \(rows) rows, indexed lookups)")
     if let c = results["churn"], c.count >= 3 {
-        print(String(format: "- handshakes (connect + upgrade + hello + indexed lookup + welcome + close), 128 in flight: %.0f /s (%.0f in %.1f s, %.0f failed)", c[0] / c[1], c[0], c[1], c[2]))
+        print(String(format: "- handshakes (connect + upgrade + hello + indexed lookup + welcome + close), 128 in flight: %.0f /s (%.0f in %.1f s, %.0f failed); server CPU %.0f µs per handshake", c[0] / c[1], c[0], c[1], c[2], (cpu["churn"] ?? 0) / max(1, c[0]) * 1e6))
     }
     if let o = results["open"], o.count >= 3 {
-        print(String(format: "- opening %.0f connections and holding them, 256 in flight: %.0f handshakes/s (%.1f s, %.0f failed)", o[0], o[0] / o[1], o[1], o[2]))
+        print(String(format: "- opening %.0f connections and holding them, 256 in flight: %.0f handshakes/s (%.1f s, %.0f failed); server CPU %.0f µs per handshake", o[0], o[0] / o[1], o[1], o[2], (cpu["open"] ?? 0) / max(1, o[0]) * 1e6))
         let open = max(1, Int(o[0]))
         print(String(format: "- server memory per open connection: %.2f KiB (RSS %.1f MiB idle → %.1f MiB with %d connections)",
                      Double(withConnections - baseline) / Double(open) / 1024, Double(baseline) / 1048576, Double(withConnections) / 1048576, open))
         if o.count >= 4 { print(String(format: "- client memory per connection (for reference): %.2f KiB", o[3] / Double(open) / 1024)) }
     }
     if let h = results["heartbeat"], h.count >= 2 {
-        print(String(format: "- heartbeats → acks, one in flight per connection: %.0f /s (%.0f in %.1f s)", h[0] / h[1], h[0], h[1]))
+        print(String(format: "- heartbeats → acks, one in flight per connection: %.0f /s (%.0f in %.1f s); server CPU %.1f µs per heartbeat", h[0] / h[1], h[0], h[1], (cpu["heartbeat"] ?? 0) / max(1, h[0]) * 1e6))
     }
+    var load = ""
+    if let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) { load = String(text.split(separator: " ").prefix(3).joined(separator: " ")) }
+    print("- machine load average at the end (1, 5, 15 min): \(load)")
     print("- server counters: welcome \(stats.handshakes[.welcome] ?? 0), registered \(stats.handshakes[.registered] ?? 0), heartbeats \(stats.heartbeats), rejects \(stats.rejects.values.reduce(0, +))")
 }
 
