@@ -61,6 +61,17 @@ import Testing
         #expect(throws: DeviceMessage.ParseError.malformed) { try parse("{not json") }
         #expect(throws: DeviceMessage.ParseError.malformed) { try parse("[1,2]") }
         #expect(throws: DeviceMessage.ParseError.missingType) { try parse(#"{"kind":"hello"}"#) }
+        #expect(throws: DeviceMessage.ParseError.missingType) { try parse(#"{"type":7}"#) }
+        // Other fields, nested values, escapes and whitespace are read and skipped correctly.
+        #expect(try parse(" { \"extra\": {\"a\": [1, 2.5e3, true, null, \"x\\\"y\"]}, \"type\" : \"hel\\u006co\", \"uuid\":\"u\",\"firmware\":\"3.8.0-b3\" } ")
+                == .hello(uuid: "u", firmware: "3.8.0-b3"))
+        #expect(try parse(#"{"type":"heartbeat","seq":1.5}"#) == .heartbeat(seq: nil))
+        #expect(try parse(#"{"type":"heartbeat","seq":-3}"#) == .heartbeat(seq: -3))
+        #expect(try parse(#"{"type":"caf\u00e9 \ud83d\ude00"}"#) == .other(type: "café 😀"))
+        for bad in [#"{"type":"hello"} x"#, #"{"type":"hello",}"#, #"{"type":01}"#, #"{"type":"a\qb"}"#, #"{'type':'hello'}"#,
+                    #"{"type":"\ud83d"}"#, #"{"type":tru}"#, "", "{", #"{"type":"x"#, #"{"a":[1,]}"#] {
+            #expect(throws: DeviceMessage.ParseError.malformed, "\(bad)") { try parse(bad) }
+        }
         #expect(DeviceMessage.canonicalUUID("8C1B6F5E-0D3A-4E2B-9F1C-2A3B4C5D6E7F") == "8c1b6f5e-0d3a-4e2b-9f1c-2a3b4c5d6e7f")
         #expect(DeviceMessage.canonicalUUID("8c1b6f5e0d3a4e2b9f1c2a3b4c5d6e7f") == nil)
         #expect(DeviceMessage.canonicalUUID("zc1b6f5e-0d3a-4e2b-9f1c-2a3b4c5d6e7f") == nil)
