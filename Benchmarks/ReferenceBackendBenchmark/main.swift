@@ -3,6 +3,7 @@
 //   swift run -c release ReferenceBackendBenchmark scan-cost [--rows 100000,1000000] [--lookups N]
 //   swift run -c release ReferenceBackendBenchmark server [--rows 1000000] [--connections 15000]
 //                                                         [--churn-seconds 3] [--heartbeat-seconds 5]
+//                                                         [--clients 2]
 //   swift run -c release ReferenceBackendBenchmark all
 //
 // `server` runs the backend in this process and the devices in a child process (the same binary in
@@ -66,63 +67,88 @@ func serverLoad(rows: Int, connections: Int, churnSeconds: Double, heartbeatSeco
     let (_, port) = try await backend.start()
     log("backend on port \(port), registry \(backend.registry!.rows) rows (seeded in \(String(format: "%.2f", backend.registry!.seedSeconds)) s)")
 
-    let child = Process()
-    child.executableURL = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-    child.arguments = ["client", "--port", String(port), "--rows", String(rows), "--connections", String(connections),
-                       "--churn-seconds", String(churnSeconds), "--heartbeat-seconds", String(heartbeatSeconds)]
-    let toChild = Pipe(), fromChild = Pipe()
-    child.standardInput = toChild
-    child.standardOutput = fromChild
-    try child.run()
+    let clients = max(1, Int(option("--clients", "2"))!)
     var cpuMark = ProcessStats.cpuSeconds()
     var cpu: [String: Double] = [:]   // server CPU seconds per phase
-
     var results: [String: [Double]] = [:]
     var baseline = 0, withConnections = 0
-    let lines = fromChild.fileHandleForReading
-    var pending = ""
-    func nextLine() -> String? {
-        while true {
-            if let nl = pending.firstIndex(of: "\n") {
-                let line = String(pending[..<nl]); pending = String(pending[pending.index(after: nl)...]); return line
+
+    /// One child process of devices, spoken to through its standard input and output.
+    final class Child {
+        let process = Process()
+        let toChild = Pipe(), fromChild = Pipe()
+        var pending = ""
+        func nextLine() -> String? {
+            while true {
+                if let nl = pending.firstIndex(of: "\n") {
+                    let line = String(pending[..<nl]); pending = String(pending[pending.index(after: nl)...]); return line
+                }
+                let data = fromChild.fileHandleForReading.availableData
+                if data.isEmpty { return nil }
+                pending += String(decoding: data, as: UTF8.self)
             }
-            let data = lines.availableData
-            if data.isEmpty { return nil }
-            pending += String(decoding: data, as: UTF8.self)
         }
-    }
-    while let line = nextLine() {
-        let parts = line.split(separator: " ")
-        guard parts.first == "RESULT", parts.count >= 2 else { continue }
-        results[String(parts[1])] = parts.dropFirst(2).compactMap { Double($0) }
-        cpu[String(parts[1])] = ProcessStats.cpuSeconds() - cpuMark
-        switch parts[1] {
-        case "churn":
-            try await Task.sleep(nanoseconds: 1_000_000_000)
-            baseline = ProcessStats.residentBytes()
-            cpuMark = ProcessStats.cpuSeconds()
-            toChild.fileHandleForWriting.write(Data("go\n".utf8))
-        case "open":
-            try await Task.sleep(nanoseconds: 2_000_000_000)
-            withConnections = ProcessStats.residentBytes()
-            log("server: \(backend.stats.openConnections) open connections, RSS \(withConnections >> 20) MiB (baseline \(baseline >> 20) MiB)")
-            cpuMark = ProcessStats.cpuSeconds()
-            toChild.fileHandleForWriting.write(Data("go\n".utf8))
-        default: break
+        /// The next RESULT line: (phase, numbers).
+        func nextResult() -> (String, [Double])? {
+            while let line = nextLine() {
+                let parts = line.split(separator: " ")
+                guard parts.first == "RESULT", parts.count >= 2 else { continue }
+                return (String(parts[1]), parts.dropFirst(2).compactMap { Double($0) })
+            }
+            return nil
         }
+        func go() { toChild.fileHandleForWriting.write(Data("go\n".utf8)) }
     }
-    child.waitUntilExit()
+    let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+    var children: [Child] = []
+    for k in 0..<clients {
+        let c = Child()
+        c.process.executableURL = URL(fileURLWithPath: exe)
+        c.process.arguments = ["client", "--port", String(port), "--rows", String(rows),
+                               "--connections", String(connections / clients + (k < connections % clients ? 1 : 0)),
+                               "--churn-seconds", String(churnSeconds), "--heartbeat-seconds", String(heartbeatSeconds),
+                               "--source-base", String(2 + 16 * k)]
+        c.process.standardInput = c.toChild
+        c.process.standardOutput = c.fromChild
+        try c.process.run()
+        children.append(c)
+    }
+    /// Waits for every child's result of a phase: counts add up, durations take the longest.
+    func collect(_ phase: String) {
+        var sum: [Double] = []
+        for c in children {
+            guard let (name, values) = c.nextResult(), name == phase else { continue }
+            if sum.isEmpty { sum = values } else {
+                for (i, v) in values.enumerated() where i < sum.count { sum[i] = i == 1 ? max(sum[i], v) : sum[i] + v }
+            }
+        }
+        results[phase] = sum
+        cpu[phase] = ProcessStats.cpuSeconds() - cpuMark
+    }
+    collect("churn")
+    try await Task.sleep(nanoseconds: 1_000_000_000)
+    baseline = ProcessStats.anonymousBytes()
+    cpuMark = ProcessStats.cpuSeconds()
+    children.forEach { $0.go() }
+    collect("open")
+    try await Task.sleep(nanoseconds: 2_000_000_000)
+    withConnections = ProcessStats.anonymousBytes()
+    log("server: \(backend.stats.openConnections) open connections, RSS \(withConnections >> 20) MiB (baseline \(baseline >> 20) MiB)")
+    cpuMark = ProcessStats.cpuSeconds()
+    children.forEach { $0.go() }
+    collect("heartbeat")
+    for c in children { c.process.waitUntilExit() }
     let stats = backend.stats
     try await backend.shutdown()
 
-    print("## Server under load (1 process, \(ProcessInfo.processInfo.activeProcessorCount) cores shared with the client, \(rows) rows, indexed lookups)")
+    print("## Server under load (1 server process, \(clients) client processes, \(ProcessInfo.processInfo.activeProcessorCount) cores shared by all, \(rows) rows, indexed lookups)")
     if let c = results["churn"], c.count >= 3 {
-        print(String(format: "- handshakes (connect + upgrade + hello + indexed lookup + welcome + close), 128 in flight: %.0f /s (%.0f in %.1f s, %.0f failed); server CPU %.0f µs per handshake", c[0] / c[1], c[0], c[1], c[2], (cpu["churn"] ?? 0) / max(1, c[0]) * 1e6))
+        print(String(format: "- handshakes (connect + upgrade + hello + indexed lookup + welcome + close), 128 in flight per client: %.0f /s (%.0f in %.1f s, %.0f failed); server CPU %.0f µs per handshake", c[0] / c[1], c[0], c[1], c[2], (cpu["churn"] ?? 0) / max(1, c[0]) * 1e6))
     }
     if let o = results["open"], o.count >= 3 {
-        print(String(format: "- opening %.0f connections and holding them, 256 in flight: %.0f handshakes/s (%.1f s, %.0f failed); server CPU %.0f µs per handshake", o[0], o[0] / o[1], o[1], o[2], (cpu["open"] ?? 0) / max(1, o[0]) * 1e6))
+        print(String(format: "- opening %.0f connections and holding them, 256 in flight per client: %.0f handshakes/s (%.1f s, %.0f failed); server CPU %.0f µs per handshake", o[0], o[0] / o[1], o[1], o[2], (cpu["open"] ?? 0) / max(1, o[0]) * 1e6))
         let open = max(1, Int(o[0]))
-        print(String(format: "- server memory per open connection: %.2f KiB (RSS %.1f MiB idle → %.1f MiB with %d connections)",
+        print(String(format: "- server memory per open connection: %.2f KiB (anonymous RSS %.1f MiB idle → %.1f MiB with %d connections)",
                      Double(withConnections - baseline) / Double(open) / 1024, Double(baseline) / 1048576, Double(withConnections) / 1048576, open))
         if o.count >= 4 { print(String(format: "- client memory per connection (for reference): %.2f KiB", o[3] / Double(open) / 1024)) }
     }
@@ -145,12 +171,13 @@ final class LoadDriver: @unchecked Sendable {
     var devices: [BenchDevice] = []
     var acks = 0
     var sourceIndex = 0
+    var sourceBase = 2
 
     init(loop: EventLoop, port: Int, rows: Int) { self.loop = loop; self.port = port; self.rows = rows }
 
     func connect(device: BenchDevice) {
         sourceIndex += 1
-        let source = try! SocketAddress(ipAddress: "127.0.0.\(2 + sourceIndex % 16)", port: 0)
+        let source = try! SocketAddress(ipAddress: "127.0.0.\(sourceBase + sourceIndex % 16)", port: 0)
         ClientBootstrap(group: loop)
             .channelOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(IPPROTO_IP), name: 24), value: 1) // IP_BIND_ADDRESS_NO_PORT
             .connectTimeout(.seconds(10))
@@ -237,14 +264,15 @@ func runClient() throws {
     let heartbeatSeconds = Double(option("--heartbeat-seconds", "5"))!
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let driver = LoadDriver(loop: group.next(), port: port, rows: rows)
+    driver.sourceBase = Int(option("--source-base", "2"))!
     func report(_ s: String) { print(s); fflush(stdout) }
 
     let c = try driver.churn(concurrency: 128, seconds: churnSeconds).wait()
     report("RESULT churn \(c.0) \(c.1) \(c.2)")
     _ = readLine()
-    let before = ProcessStats.residentBytes()
+    let before = ProcessStats.anonymousBytes()
     let o = try driver.open(count: connections, concurrency: 256).wait()
-    report("RESULT open \(o.0) \(o.1) \(o.2) \(ProcessStats.residentBytes() - before)")
+    report("RESULT open \(o.0) \(o.1) \(o.2) \(ProcessStats.anonymousBytes() - before)")
     _ = readLine()
     let h = try driver.heartbeats(seconds: heartbeatSeconds).wait()
     report("RESULT heartbeat \(h.0) \(h.1)")

@@ -60,7 +60,7 @@ struct BackendCommand: ParsableCommand {
     @Option(name: .customLong("max-pending"), help: ArgumentHelp("Admission control: handshakes waiting for the database beyond which new ones get 503 or close 1013. Default: off.", valueName: "n"))
     var maxPending: String?
 
-    @Option(name: .customLong("memory-limit"), help: ArgumentHelp("Resident memory past which the backend 'crashes' like the 2020 backends: drops every connection, counts a crash and reopens after --restart-delay. E.g. 2GiB. Default: none.", valueName: "size"))
+    @Option(name: .customLong("memory-limit"), help: ArgumentHelp("Anonymous resident memory (heap, not the mapped registry file) past which the backend 'crashes' like the 2020 backends: drops every connection, counts a crash and reopens after --restart-delay. E.g. 2GiB. Default: none.", valueName: "size"))
     var memoryLimit: String?
 
     @Option(name: .customLong("restart-delay"), help: ArgumentHelp("How long the listener stays closed after a crash or an admin restart.", valueName: "duration"))

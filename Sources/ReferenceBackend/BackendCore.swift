@@ -188,6 +188,8 @@ final class BackendCore: @unchecked Sendable {
         line("fleetsim_backend_blocked_ranges", "", blockList.current.count)
         family("process_resident_memory_bytes", "gauge", "Resident memory of this process.")
         line("process_resident_memory_bytes", "", ProcessStats.residentBytes())
+        family("fleetsim_backend_memory_anonymous_bytes", "gauge", "Anonymous resident memory (what the memory guard compares with its limit).")
+        line("fleetsim_backend_memory_anonymous_bytes", "", ProcessStats.anonymousBytes())
         family("process_cpu_seconds_total", "counter", "User and system CPU time of this process.")
         line("process_cpu_seconds_total", "", String(format: "%.3f", ProcessStats.cpuSeconds()))
         return out

@@ -110,6 +110,17 @@ public enum ProcessStats {
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
+    /// Anonymous resident memory in bytes (heap, stacks; not the mapped database file): what runs a
+    /// process out of memory. Falls back to the resident set size where `/proc/self/status` lacks it.
+    public static func anonymousBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return residentBytes() }
+        for line in text.split(separator: "\n") where line.hasPrefix("RssAnon:") {
+            let kb = line.dropFirst(8).trimmingCharacters(in: .whitespaces).split(separator: " ").first.flatMap { Int($0) }
+            if let kb { return kb * 1024 }
+        }
+        return residentBytes()
+    }
+
     /// User plus system CPU seconds used by this process.
     public static func cpuSeconds() -> Double {
         var usage = rusage()

@@ -256,7 +256,7 @@ public final class ReferenceBackend: @unchecked Sendable {
             lastTime = now
         })
         if let limit = configuration.memoryLimit {
-            let reader = configuration.memoryReader ?? { ProcessStats.residentBytes() }
+            let reader = configuration.memoryReader ?? { ProcessStats.anonymousBytes() }
             timers.append(loop.scheduleRepeatedTask(initialDelay: configuration.memoryCheckInterval,
                                                     delay: configuration.memoryCheckInterval) { [weak self] _ in
                 guard let self, core.isListening, reader() > limit else { return }

@@ -22,7 +22,8 @@ public struct ReferenceBackendConfiguration: Sendable {
     public var blockedFirmware: [FirmwareRange] = []
     /// Admission control; off by default, as in 2020.
     public var admission = AdmissionLimits()
-    /// Resident memory in bytes past which the backend "crashes": it drops every connection, counts
+    /// Anonymous resident memory in bytes (heap and stacks, not the mapped registry file) past which
+    /// the backend "crashes": it drops every connection, counts
     /// a crash and reopens its listener after `restartDelay`. nil: no guard.
     public var memoryLimit: Int?
     /// How often the memory guard looks.
@@ -43,7 +44,7 @@ public struct ReferenceBackendConfiguration: Sendable {
     public var reusePort = false
     /// Listen backlog.
     public var backlog: Int32 = 4096
-    /// Where the memory guard reads the process's memory; nil: resident set size from `/proc`.
+    /// Where the memory guard reads the process's memory; nil: anonymous resident memory from `/proc`.
     /// Tests replace it to drive the guard without allocating gigabytes.
     public var memoryReader: (@Sendable () -> Int)?
 
