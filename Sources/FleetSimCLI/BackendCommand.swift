@@ -153,6 +153,8 @@ struct BackendCommand: ParsableCommand {
         let n = try OptionParsing.count(processes, flag: "--processes")
         guard n <= 64 else { throw OptionParsing.InvalidOption(flag: "--processes", message: "expected 1…64, got \(n)") }
         c.reusePort = n > 1 || isWorker
+        c.sharesControls = n > 1 || isWorker
+        c.publishesControlsAtStart = !isWorker
         return (c, n)
     }
 
@@ -224,7 +226,18 @@ struct BackendCommand: ParsableCommand {
             s.resume()
             return s
         }
+        // A worker whose first process has gone (killed without a chance to stop it) stops too.
+        var orphanCheck: DispatchSourceTimer?
+        if isWorker {
+            let parent = getppid()
+            let timer = DispatchSource.makeTimerSource(queue: .global())
+            timer.schedule(deadline: .now() + 1, repeating: 1)
+            timer.setEventHandler { if getppid() != parent { stop.signal() } }
+            timer.resume()
+            orphanCheck = timer
+        }
         stop.wait()
+        orphanCheck?.cancel()
         _ = sources
         for child in children where child.isRunning { kill(child.processIdentifier, SIGTERM) }
         let stopped = DispatchSemaphore(value: 0)

@@ -234,6 +234,39 @@ final class BackendCore: @unchecked Sendable {
     ///     POST /admin/admission       body: off, or rate=200 burst=400 max-pending=100
     ///     POST /admin/restart         drop every connection, reopen the listener after the restart delay
     func admin(method: HTTPMethod, path: String, authorization: String?, body: String) -> AdminResult {
+        let result = adminRoute(method: method, path: path, authorization: authorization, body: body)
+        if result.status == .ok, method == .POST {
+            switch path {
+            case "/admin/block", "/admin/unblock": publishControls([.block])
+            case "/admin/lookup": publishControls([.lookup])
+            case "/admin/admission": publishControls([.admission])
+            default: break
+            }
+        }
+        return result
+    }
+
+    /// Writes the controls for the other processes on this registry file (when they share them).
+    func publishControls(_ names: [SharedControls.Name]) {
+        guard configuration.sharesControls, let database else { return }
+        let values = SharedControls.encode(self).filter { names.contains($0.key) }
+        database.submit { connection in
+            do { try SharedControls.publish(values, connection: connection) } catch { self.metrics.reject(.databaseError) }
+        }
+    }
+
+    /// Highest `backend_controls` version applied (poll state, touched on database workers only).
+    let controlsVersion = NIOLockedValueBox<Int64>(0)
+
+    /// Reads and applies the other processes' control changes (on a database worker).
+    func pollControls(_ connection: RegistryConnection) {
+        let since = controlsVersion.withLockedValue { $0 }
+        guard let (values, version) = try? SharedControls.changes(since: since, connection: connection) else { return }
+        for (name, value) in values { SharedControls.apply(name, value, to: self) }
+        controlsVersion.withLockedValue { $0 = max($0, version) }
+    }
+
+    private func adminRoute(method: HTTPMethod, path: String, authorization: String?, body: String) -> AdminResult {
         guard authorized(authorization) else {
             return AdminResult(status: .unauthorized, body: "missing or wrong bearer token\n", contentType: "text/plain; charset=utf-8")
         }

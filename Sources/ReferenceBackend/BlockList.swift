@@ -35,4 +35,6 @@ final class BlockList: Sendable {
     }
 
     func clear() { ranges.withLockedValue { $0.removeAll() } }
+
+    func replace(with new: [FirmwareRange]) { ranges.withLockedValue { $0 = new } }
 }

@@ -49,6 +49,7 @@ public enum DeviceRegistry {
         if exists {
             try db.execute("PRAGMA journal_mode=WAL")
             try db.execute(index)
+            try db.execute(SharedControls.schema)
             let count = Int(try db.rows("SELECT count(*) FROM devices")[0][0]) ?? 0
             return OpenResult(rows: count, seeded: false, seedSeconds: 0)
         }
@@ -78,6 +79,7 @@ public enum DeviceRegistry {
             }
             // Building the index once after the inserts is several times faster than maintaining it.
             try db.execute(index)
+            try db.execute(SharedControls.schema)
         }
         try db.execute("PRAGMA synchronous=NORMAL")
         try db.execute("PRAGMA journal_mode=WAL")

@@ -64,19 +64,51 @@ public final class ReferenceBackend: @unchecked Sendable {
             ownsDatabaseFile = true
         }
         databasePath = path
-        let opened = try await Self.blocking { try DeviceRegistry.prepare(path: path, rows: config.rows) }
+        let opened: DeviceRegistry.OpenResult
+        do {
+            opened = try await Self.blocking { try DeviceRegistry.prepare(path: path, rows: config.rows) }
+            core.database = try DatabaseWorkerPool(path: path, workers: max(1, config.databaseWorkers))
+        } catch {
+            lock.withLock { state = .stopped }
+            throw error
+        }
         registry = opened
-        core.database = try DatabaseWorkerPool(path: path, workers: max(1, config.databaseWorkers))
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.eventLoopThreads))
         lock.withLock { self.group = group }
-        let channel = try await bind(port: config.port).get()
+        let channel: Channel
+        do {
+            channel = try await bind(port: config.port).get()
+        } catch {
+            // Leave nothing running behind a failed start (the port is taken, say).
+            lock.withLock { state = .stopped }
+            let core = self.core
+            await Self.blocking { core.database.shutdown() }
+            try? await group.shutdownGracefully()
+            if ownsDatabaseFile {
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            }
+            throw error
+        }
         let port = channel.localAddress?.port ?? config.port
         lock.withLock {
             serverChannel = channel
             boundPort = port
         }
         core.isListening = true
+        if config.sharesControls {
+            let core = self.core
+            if config.publishesControlsAtStart {
+                let values = SharedControls.encode(core)
+                try await Self.blocking {
+                    let connection = try RegistryConnection(path: path)
+                    try SharedControls.publish(values, connection: connection)
+                    core.pollControls(connection) // skip our own write on the first poll
+                }
+            } else {
+                try await Self.blocking { core.pollControls(try RegistryConnection(path: path)) }
+            }
+        }
         startTimers(group: group)
         return (config.host, port)
     }
@@ -255,6 +287,12 @@ public final class ReferenceBackend: @unchecked Sendable {
             lastBusy = busy
             lastTime = now
         })
+        if configuration.sharesControls {
+            timers.append(loop.scheduleRepeatedTask(initialDelay: configuration.controlsPollInterval,
+                                                    delay: configuration.controlsPollInterval) { _ in
+                core.database.submit { core.pollControls($0) }
+            })
+        }
         if let limit = configuration.memoryLimit {
             let reader = configuration.memoryReader ?? { ProcessStats.anonymousBytes() }
             timers.append(loop.scheduleRepeatedTask(initialDelay: configuration.memoryCheckInterval,

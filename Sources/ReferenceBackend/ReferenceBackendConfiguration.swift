@@ -42,6 +42,14 @@ public struct ReferenceBackendConfiguration: Sendable {
     public var lastSeenFlushInterval: TimeAmount = .seconds(1)
     /// Share the port with other processes (`SO_REUSEPORT`), for `--processes N`.
     public var reusePort = false
+    /// Share runtime controls (block list, lookup, admission) with the other processes on this
+    /// registry file through its `backend_controls` table: set by `--processes N`.
+    public var sharesControls = false
+    /// With `sharesControls`: write this process's controls to the table at start (the first
+    /// process does; the ones it starts read them instead).
+    public var publishesControlsAtStart = true
+    /// How often a process that shares controls reads the others' changes.
+    public var controlsPollInterval: TimeAmount = .milliseconds(500)
     /// Listen backlog.
     public var backlog: Int32 = 4096
     /// Where the memory guard reads the process's memory; nil: anonymous resident memory from `/proc`.

@@ -173,6 +173,50 @@ import Testing
     }
 }
 
+@Suite struct SharedControlTests {
+    @Test func anAdminChangeInOneProcessReachesTheOthersOnTheSameFile() async throws {
+        let path = temporaryDatabasePath()
+        defer { removeDatabase(path) }
+        try await withBackend({
+            $0.databasePath = path; $0.reusePort = true; $0.sharesControls = true
+            $0.adminToken = "t"; $0.controlsPollInterval = .milliseconds(20)
+            $0.lookup = try! LookupPolicy(parsing: "scan:>=3.8.0-b3")
+        }) { first, port in
+            var config = first.configuration
+            config.port = port
+            config.publishesControlsAtStart = false
+            config.lookup = .indexed   // the first process's settings win
+            let second = ReferenceBackend(configuration: config)
+            try await second.start()
+            #expect(second.lookupPolicy == (try LookupPolicy(parsing: "scan:>=3.8.0-b3")))
+            let r = first.core.admin(method: .POST, path: "/admin/block", authorization: "Bearer t", body: ">=3.8.0-b3")
+            #expect(r.status == .ok)
+            #expect(try await eventually { second.blockedFirmware.map(\.text) == [">=3.8.0-b3"] })
+            _ = second.core.admin(method: .POST, path: "/admin/admission", authorization: "Bearer t", body: "max-pending=7")
+            #expect(try await eventually { first.admissionLimits.maxPendingHandshakes == 7 })
+            #expect(first.blockedFirmware.map(\.text) == [">=3.8.0-b3"], "a change to one control leaves the others alone")
+            _ = second.core.admin(method: .POST, path: "/admin/unblock", authorization: "Bearer t", body: "all")
+            #expect(try await eventually { first.blockedFirmware.isEmpty })
+            try await second.shutdown()
+        }
+    }
+}
+
+@Suite struct StartupTests {
+    @Test func aTakenPortFailsStartCleanly() async throws {
+        try await withBackend { _, port in
+            var config = ReferenceBackendConfiguration()
+            config.rows = 10
+            config.port = port   // taken, and without SO_REUSEPORT
+            config.databaseWorkers = 1
+            config.eventLoopThreads = 1
+            let second = ReferenceBackend(configuration: config)
+            await #expect(throws: (any Error).self) { try await second.start() }
+            try await second.shutdown()   // a no-op, not a hang
+        }
+    }
+}
+
 extension Sequence {
     func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
         var out: [T] = []
