@@ -45,7 +45,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOWebSocket", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-        ], path: "Benchmarks/ReferenceBackendBenchmark"),
+        ], path: "Benchmarks/ReferenceBackendBenchmark", exclude: ["RESULTS.md"]),
         .executableTarget(name: "FleetSimCLI", dependencies: [
             "FleetSim", "DeviceModel", "LoadReport", "ReferenceBackend",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
