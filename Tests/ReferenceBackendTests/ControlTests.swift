@@ -80,7 +80,7 @@ import Testing
             let (second, _) = try await TestConnection.upgrade(port: port)
             try #require(first != nil && second != nil)
             try await first!.send(text: hello(DeviceRegistry.seededUUID(index: 1), "3.7.2"))
-            #expect(try await eventually { backend.stats.pendingHandshakes == 1 })
+            #expect(await eventually { backend.stats.pendingHandshakes == 1 })
             let (third, refused) = try await TestConnection.upgrade(port: port)
             #expect(third == nil && refused.status == 503 && refused.headers["retry-after"] == "1")
             try await second!.send(text: hello(DeviceRegistry.seededUUID(index: 2), "3.7.2"))
@@ -99,13 +99,13 @@ import Testing
             for i in 0..<3 {
                 let (c, _) = try await TestConnection.upgrade(port: port)
                 try await c!.send(text: hello(DeviceRegistry.seededUUID(index: i), "3.7.2"))
-                #expect(try await eventually { backend.stats.pendingHandshakes == i + 1 })
+                #expect(await eventually { backend.stats.pendingHandshakes == i + 1 })
                 c!.close()   // the device gives up: its handshake timeout fired
             }
-            #expect(try await eventually { backend.stats.openConnections == 0 })
+            #expect(await eventually { backend.stats.openConnections == 0 })
             #expect(backend.stats.databaseQueueLength == 3)
             gate.release()
-            #expect(try await eventually { backend.stats.handshakes[.abandoned] == 3 })
+            #expect(await eventually { backend.stats.handshakes[.abandoned] == 3 })
             #expect(backend.stats.queryCounts["indexed"] == 3, "the work ran for nobody")
             #expect(backend.stats.pendingHandshakes == 0)
         }
@@ -129,7 +129,7 @@ import Testing
             let refused = try? await TestConnection.open(port: port)
             #expect(refused == nil, "the listener is closed while the backend 'restarts'")
             memory.withLockedValue { $0 = 100 }
-            #expect(try await eventually { backend.stats.listening })
+            #expect(await eventually { backend.stats.listening })
             try await TestConnection.device(port: port, uuid: DeviceRegistry.seededUUID(index: 9), firmware: "3.7.2").close()
             #expect(backend.stats.crashes == 1)
             #expect(backend.stats.restarts == 1)
@@ -144,7 +144,7 @@ import Testing
             let r = try await TestConnection.http(port: port, method: "POST", path: "/admin/restart", headers: ["Authorization": "Bearer t"])
             #expect(r.status == 202)
             #expect(try await d.next() == .disconnected)
-            #expect(try await eventually { backend.stats.restarts == 1 && backend.stats.listening })
+            #expect(await eventually { backend.stats.restarts == 1 && backend.stats.listening })
             try await TestConnection.device(port: port, uuid: DeviceRegistry.seededUUID(index: 1), firmware: "3.7.2").close()
             #expect(backend.stats.crashes == 0)
         }
@@ -191,12 +191,12 @@ import Testing
             #expect(second.lookupPolicy == (try LookupPolicy(parsing: "scan:>=3.8.0-b3")))
             let r = first.core.admin(method: .POST, path: "/admin/block", authorization: "Bearer t", body: ">=3.8.0-b3")
             #expect(r.status == .ok)
-            #expect(try await eventually { second.blockedFirmware.map(\.text) == [">=3.8.0-b3"] })
+            #expect(await eventually { second.blockedFirmware.map(\.text) == [">=3.8.0-b3"] })
             _ = second.core.admin(method: .POST, path: "/admin/admission", authorization: "Bearer t", body: "max-pending=7")
-            #expect(try await eventually { first.admissionLimits.maxPendingHandshakes == 7 })
+            #expect(await eventually { first.admissionLimits.maxPendingHandshakes == 7 })
             #expect(first.blockedFirmware.map(\.text) == [">=3.8.0-b3"], "a change to one control leaves the others alone")
             _ = second.core.admin(method: .POST, path: "/admin/unblock", authorization: "Bearer t", body: "all")
-            #expect(try await eventually { first.blockedFirmware.isEmpty })
+            #expect(await eventually { first.blockedFirmware.isEmpty })
             try await second.shutdown()
         }
     }
