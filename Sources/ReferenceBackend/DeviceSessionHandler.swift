@@ -62,6 +62,11 @@ final class DeviceSessionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         guard state != .closing else { return }
+        // RFC 6455 §5.1: a server must close the connection on an unmasked client frame.
+        guard frame.maskKey != nil else {
+            close(context: context, code: DeviceCloseCode.protocolError, reason: "client frames must be masked", cause: .badFrame)
+            return
+        }
         switch frame.opcode {
         case .text:
             guard frame.fin else {

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOWebSocket
 import Testing
 @testable import ReferenceBackend
 
@@ -57,6 +58,31 @@ import Testing
     @Test func oversizedFrameIsClosedWith1009() async throws {
         try await expectClose(1009, cause: .frameTooBig, configure: { $0.maxFrameSize = 1024 }) {
             try await $0.send(text: "{\"type\":\"hello\",\"pad\":\"" + String(repeating: "x", count: 2_000) + "\"}")
+        }
+    }
+
+    @Test func unmaskedFrameIsClosedWith1002() async throws {
+        try await expectClose(1002, cause: .badFrame) { c in
+            var buffer = c.channel.allocator.buffer(capacity: 64)
+            buffer.writeString(hello(DeviceRegistry.seededUUID(index: 1), "3.7.2"))
+            try await c.send(frame: WebSocketFrame(fin: true, opcode: .text, data: buffer), masked: false)
+        }
+    }
+
+    @Test func helloInTheSameSegmentAsTheUpgradeIsNotLost() async throws {
+        try await withBackend { backend, port in
+            let c = try await TestConnection.open(port: port)
+            let payload = Array(hello(DeviceRegistry.seededUUID(index: 8), "3.7.2").utf8)
+            var bytes = Array(("GET /device HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").utf8)
+            bytes += [0x81, 0x80 | UInt8(payload.count), 0, 0, 0, 0] + payload   // masked with a zero key
+            var buffer = c.channel.allocator.buffer(capacity: bytes.count)
+            buffer.writeBytes(bytes)
+            try await c.channel.writeAndFlush(buffer).get()
+            #expect(try await c.response().status == 101)
+            #expect(try await c.next() == .text("{\"type\":\"welcome\"}"))
+            #expect(backend.stats.handshakes[.welcome] == 1)
+            c.close()
         }
     }
 

@@ -104,9 +104,9 @@ final class TestConnection: @unchecked Sendable {
         try await send(frame: WebSocketFrame(fin: true, opcode: .text, data: buffer))
     }
 
-    func send(frame: WebSocketFrame) async throws {
+    func send(frame: WebSocketFrame, masked: Bool = true) async throws {
         var frame = frame
-        frame.maskKey = WebSocketMaskingKey([1, 2, 3, 4])
+        if masked { frame.maskKey = WebSocketMaskingKey([1, 2, 3, 4]) }
         try await channel.writeAndFlush(frame).get()
     }
 
