@@ -58,6 +58,8 @@ extension BackendCore {
         line("fleetsim_backend_listening", "", s.listening ? 1 : 0)
         family("fleetsim_backend_blocked_ranges", "gauge", "Firmware ranges on the block list.")
         line("fleetsim_backend_blocked_ranges", "", blockList.current.count)
+        family("fleetsim_backend_process_info", "gauge", "This process (with --processes N, each answers /metrics for itself: scrape by pid).")
+        line("fleetsim_backend_process_info", "pid=\"\(getpid())\",shares_port=\"\(configuration.reusePort)\"", 1)
         family("process_resident_memory_bytes", "gauge", "Resident memory of this process.")
         line("process_resident_memory_bytes", "", ProcessStats.residentBytes())
         family("fleetsim_backend_memory_anonymous_bytes", "gauge", "Anonymous resident memory (what the memory guard compares with its limit).")
