@@ -1,6 +1,10 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+/// The simulation modules are compiled with optimisation in debug builds too: unoptimised Swift
+/// runs the event loop 10–50× slower, and the tests replay whole 17-hour scenarios.
+let optimizedEvenInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "FleetSim",
     platforms: [.macOS(.v13)],
@@ -18,13 +22,18 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
-        .target(name: "DeviceModel"),
+        .target(name: "DeviceModel", swiftSettings: optimizedEvenInDebug),
         .target(name: "LoadReport", dependencies: [
             .product(name: "Histogram", package: "hdrhistogram-swift"),
-        ]),
+        ], swiftSettings: optimizedEvenInDebug),
+        .target(name: "CFleetSimSupport"),
         .target(name: "FleetSim", dependencies: [
-            "DeviceModel", "LoadReport",
+            "DeviceModel", "LoadReport", "CFleetSimSupport",
             .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: optimizedEvenInDebug + [
+            // The engine's hot state lives in one value and a few manually managed buffers;
+            // dynamic exclusivity checks on them cost more than the event handling itself.
+            .unsafeFlags(["-enforce-exclusivity=unchecked"]),
         ]),
         // A thin module over the system libsqlite3 (Debian: libsqlite3-dev): the reference backend
         // needs one connection per database worker and prepared statements, nothing more.

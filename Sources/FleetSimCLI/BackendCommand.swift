@@ -93,8 +93,7 @@ struct BackendCommand: ParsableCommand {
         do {
             (config, processCount) = try makeConfiguration()
         } catch let error as OptionParsing.InvalidOption {
-            FileHandle.standardError.write(Data("fleetsim backend: \(error)\n".utf8))
-            throw ExitCode(2)
+            throw CLIFailure.input("fleetsim backend: \(error)")
         }
         try Self.serve(config: config, processes: processCount, isWorker: isWorker, command: self)
     }
@@ -182,8 +181,7 @@ struct BackendCommand: ParsableCommand {
         let port: Int
         switch outcome.value! {
         case .failure(let error):
-            FileHandle.standardError.write(Data("fleetsim backend: cannot start on \(config.host):\(config.port): \(error)\n".utf8))
-            throw ExitCode(3)
+            throw CLIFailure(message: "fleetsim backend: cannot start on \(config.host):\(config.port): \(error)", code: 3)
         case .success(let (_, p)):
             port = p
         }

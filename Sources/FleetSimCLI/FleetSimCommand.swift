@@ -1,10 +1,48 @@
 import ArgumentParser
+import Foundation
 
 /// The `fleetsim` command: argument parsing and wiring only (DESIGN.md).
-@main
 struct FleetSimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fleetsim",
         abstract: "Simulate fleets of connected devices against a cloud backend, and report how it holds up.",
-        subcommands: [BackendCommand.self])
+        discussion: """
+        Exit codes: 0 ran and every threshold held; 1 ran and a threshold failed; \
+        2 invalid input (nothing run); 3 the run could not complete (the partial report is written).
+        """,
+        subcommands: [SimulateCommand.self, ValidateCommand.self, ExperimentCommand.self, BackendCommand.self])
+}
+
+/// Entry point: maps errors to the exit codes of DESIGN.md (argument errors are invalid input: 2).
+@main
+enum Main {
+    static func main() {
+        do {
+            var command = try FleetSimCommand.parseAsRoot()
+            try command.run()
+        } catch let failure as CLIFailure {
+            FileHandle.standardError.write(Data((failure.message + "\n").utf8))
+            exit(failure.code)
+        } catch {
+            let code = FleetSimCommand.exitCode(for: error)
+            if code == .success {
+                print(FleetSimCommand.fullMessage(for: error))
+                exit(0)
+            }
+            // One line: what is wrong and where; the usage is one `--help` away.
+            var message = FleetSimCommand.message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
+            if message.hasPrefix("Error: ") { message = String(message.dropFirst(7)) }
+            message = message.replacingOccurrences(of: "\n", with: " ")
+            FileHandle.standardError.write(Data("fleetsim: \(message) (see fleetsim --help)\n".utf8))
+            exit(code == .validationFailure ? 2 : code.rawValue)
+        }
+    }
+}
+
+/// A failure with a one-line message and an exit code.
+struct CLIFailure: Error {
+    var message: String
+    var code: Int32
+
+    static func input(_ message: String) -> CLIFailure { CLIFailure(message: message, code: 2) }
 }

@@ -1,0 +1,239 @@
+import DeviceModel
+
+/// A scenario, validated and resolved: every unit converted, every reference checked.
+///
+/// This is what `ScenarioLoader` produces from a YAML file (format: scenarios/README.md), and
+/// what the simulation engine and the live runner consume. Times are integer nanoseconds,
+/// sizes bytes, fractions 0…1.
+public struct Scenario: Sendable {
+    public var version: Int = 1
+    public var name: String
+    public var description: String?
+    public var seed: UInt64
+    /// Scenario time covered by a run.
+    public var duration: Nanoseconds
+    /// Resolution of the report's series.
+    public var interval: Nanoseconds
+    /// Optional wall-clock label for t = 0 (e.g. "2020-02-08T00:00:00Z"), used only to print
+    /// the timeline on the incident's own clock.
+    public var clockStart: String?
+    public var network: Network
+    public var profiles: [String: Profile]
+    public var fleet: [Group]
+    public var backend: Backend
+    public var timeline: [TimelineEvent]
+    public var thresholds: [Threshold]
+    /// Where the scenario came from, for messages.
+    public var sourcePath: String?
+
+    public init(name: String, seed: UInt64, duration: Nanoseconds, interval: Nanoseconds,
+                network: Network = Network(), profiles: [String: Profile], fleet: [Group],
+                backend: Backend, timeline: [TimelineEvent] = [], thresholds: [Threshold] = []) {
+        self.name = name
+        self.seed = seed
+        self.duration = duration
+        self.interval = interval
+        self.network = network
+        self.profiles = profiles
+        self.fleet = fleet
+        self.backend = backend
+        self.timeline = timeline
+        self.thresholds = thresholds
+    }
+
+    public struct Network: Sendable, Equatable {
+        /// One-way latency between a device and the backend.
+        public var latency: Nanoseconds = 20 * Time.millisecond
+        public init(latency: Nanoseconds = 20 * Time.millisecond) { self.latency = latency }
+    }
+
+    /// How the backend looks a device up when it says hello: the 2020 firmware made it scan.
+    public enum Lookup: String, Sendable, Equatable, CaseIterable {
+        case indexed, scan
+    }
+
+    /// A device profile: behaviour shared by the devices of one or more groups.
+    public struct Profile: Sendable, Equatable {
+        public var name: String
+        public var lookup: Lookup
+        public var behaviour: DeviceBehaviour
+        /// Mean lifetime of a session before the network drops it (exponentially distributed);
+        /// nil for sessions that last until something else ends them.
+        public var sessionLifetime: Nanoseconds?
+
+        public init(name: String, lookup: Lookup, behaviour: DeviceBehaviour, sessionLifetime: Nanoseconds? = nil) {
+            self.name = name
+            self.lookup = lookup
+            self.behaviour = behaviour
+            self.sessionLifetime = sessionLifetime
+        }
+    }
+
+    /// A group of devices with one firmware and one profile.
+    public struct Group: Sendable, Equatable {
+        public var name: String
+        public var count: Int
+        public var firmware: FirmwareVersion
+        public var profile: String
+        /// When the first device joins, and over how long the group's devices join (evenly spread).
+        public var joinAt: Nanoseconds = 0
+        public var ramp: Nanoseconds = 0
+        /// Devices start already online (a fleet in steady state) instead of connecting.
+        public var warm: Bool = false
+        /// Real identities imported from a CSV file; nil: UUIDs derived from (seed, index).
+        public var roster: [DeviceRoster.Entry]?
+
+        public init(name: String, count: Int, firmware: FirmwareVersion, profile: String,
+                    joinAt: Nanoseconds = 0, ramp: Nanoseconds = 0, warm: Bool = false) {
+            self.name = name
+            self.count = count
+            self.firmware = firmware
+            self.profile = profile
+            self.joinAt = joinAt
+            self.ramp = ramp
+            self.warm = warm
+        }
+    }
+
+    /// The backend model used by `simulate` (DESIGN.md, "The backend model").
+    public struct Backend: Sendable, Equatable {
+        public var gateways: Gateways
+        public var database: Database
+        public var admission: Admission?
+        public var loadBalancer: LoadBalancing = .roundRobin
+
+        public init(gateways: Gateways, database: Database, admission: Admission? = nil,
+                    loadBalancer: LoadBalancing = .roundRobin) {
+            self.gateways = gateways
+            self.database = database
+            self.admission = admission
+            self.loadBalancer = loadBalancer
+        }
+    }
+
+    public enum LoadBalancing: String, Sendable, Equatable, CaseIterable {
+        case roundRobin = "round-robin"
+        case leastConnections = "least-connections"
+    }
+
+    public struct Gateways: Sendable, Equatable {
+        public var count: Int
+        /// Memory of an idle gateway process.
+        public var memoryBase: Int64
+        /// Above this the gateway runs out of memory: it crashes and drops every connection.
+        public var memoryLimit: Int64
+        public var perConnection: Int64
+        /// Memory held by a handshake from hello until its lookup completes.
+        public var perPending: Int64
+        /// Time from a crash until the gateway accepts connections again.
+        public var restart: Nanoseconds
+
+        public init(count: Int, memoryBase: Int64, memoryLimit: Int64, perConnection: Int64,
+                    perPending: Int64, restart: Nanoseconds) {
+            self.count = count
+            self.memoryBase = memoryBase
+            self.memoryLimit = memoryLimit
+            self.perConnection = perConnection
+            self.perPending = perPending
+            self.restart = restart
+        }
+    }
+
+    public struct Database: Sendable, Equatable {
+        public var cores: Int
+        /// Rows in the devices table: a full scan costs `rows × scanCostPerRow`.
+        public var rows: Int
+        public var scanCostPerRow: Nanoseconds
+        public var indexedCost: Nanoseconds
+        public var heartbeatCost: Nanoseconds
+        /// Work that would wait longer than this in the gateways' connection pools is refused
+        /// without reaching the database (a pool's acquire timeout); nil: waits forever.
+        public var queueTimeout: Nanoseconds?
+        /// Speed of each core relative to the costs above (1: as written). `--scale` uses it to
+        /// keep capacity proportional when the core count must be rounded.
+        public var speed: Double = 1
+
+        public init(cores: Int, rows: Int, scanCostPerRow: Nanoseconds, indexedCost: Nanoseconds,
+                    heartbeatCost: Nanoseconds, queueTimeout: Nanoseconds? = nil) {
+            self.cores = cores
+            self.rows = rows
+            self.scanCostPerRow = scanCostPerRow
+            self.indexedCost = indexedCost
+            self.heartbeatCost = heartbeatCost
+            self.queueTimeout = queueTimeout
+        }
+    }
+
+    /// Admission control at the gateways (off unless present): excess is answered with close
+    /// code 1013 and a Retry-After.
+    public struct Admission: Sendable, Equatable {
+        /// Connects per second admitted across the backend (token bucket); nil: no rate limit.
+        public var connectRate: Double?
+        /// Bucket size; defaults to one second's worth of `connectRate`.
+        public var burst: Double?
+        /// Handshakes in flight per gateway above which new ones are refused; nil: no limit.
+        public var maxPending: Int?
+        public var retryAfter: Nanoseconds
+
+        public init(connectRate: Double? = nil, burst: Double? = nil, maxPending: Int? = nil,
+                    retryAfter: Nanoseconds = 30 * Time.second) {
+            self.connectRate = connectRate
+            self.burst = burst
+            self.maxPending = maxPending
+            self.retryAfter = retryAfter
+        }
+    }
+
+    /// Something that happens at a scheduled time.
+    public struct TimelineEvent: Sendable, Equatable {
+        public var at: Nanoseconds
+        public var action: Action
+        /// Optional note printed with the milestone (e.g. "13:46 backends stopped for failover").
+        public var note: String?
+
+        public init(at: Nanoseconds, action: Action, note: String? = nil) {
+            self.at = at
+            self.action = action
+            self.note = note
+        }
+    }
+
+    public enum Action: Sendable, Equatable {
+        /// Add `count` devices to a group (its firmware and profile), joining evenly over `ramp`.
+        case addDevices(group: String, count: Int, ramp: Nanoseconds)
+        /// Refuse devices whose firmware is in the range, before any database work.
+        case block(FirmwareRange)
+        case unblock(FirmwareRange)
+        /// Restart gateways (nil: all): they drop their connections and come back after `down`.
+        case restartGateways(gateway: Int?, down: Nanoseconds)
+        /// Set the database's cores.
+        case setDatabaseCores(Int)
+        /// Drop this fraction of the online sessions (a network event).
+        case dropSessions(fraction: Double)
+        /// Turn admission control on (or change it), or off with nil.
+        case setAdmission(Admission?)
+    }
+
+    /// A pass/fail condition on a summary metric, k6-style: `metric: ["p99 < 500"]`.
+    /// Parsed and carried into the report; evaluated by the report layer.
+    public struct Threshold: Sendable, Equatable {
+        public var metric: String
+        public var expression: String
+        /// Where it was written, for messages ("file:line:column").
+        public var location: String?
+
+        public init(metric: String, expression: String, location: String? = nil) {
+            self.metric = metric
+            self.expression = expression
+            self.location = location
+        }
+    }
+
+    /// Total devices over the run, including those added by the timeline.
+    public var totalDevices: Int {
+        fleet.reduce(0) { $0 + $1.count } + timeline.reduce(0) {
+            if case .addDevices(_, let count, _) = $1.action { return $0 + count }
+            return $0
+        }
+    }
+}

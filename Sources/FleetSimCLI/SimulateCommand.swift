@@ -1,0 +1,143 @@
+import ArgumentParser
+import FleetSim
+import Foundation
+import LoadReport
+
+struct SimulateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Run a scenario in virtual time against the backend model.",
+        discussion: """
+        Prints the run as a timeline of milestones and a summary, and writes report.json \
+        (fleetsim.report/1) and report.md to the output folder. Deterministic: the same scenario \
+        and seed give the same report (except wall time). Ctrl-C stops at the next interval and \
+        still writes the report of what was simulated (exit 3).
+        """)
+
+    @Argument(help: "The scenario file (YAML, format version 1; see scenarios/README.md).")
+    var scenario: String
+
+    @Option(name: .long, help: ArgumentHelp("Output folder (default: fleetsim-out/<scenario>-<timestamp>/).", valueName: "dir"))
+    var out: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a scenario field, e.g. fleet.new-firmware.count=1000 or backend.database.cores=8 (repeatable).", valueName: "path=value"))
+    var overrides: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Multiply every device group and the backend's capacity by K, keeping the scenario's shape.", valueName: "K"))
+    var scale: Double = 1
+
+    @Option(name: .long, help: "Override the scenario's seed.")
+    var seed: UInt64?
+
+    @Flag(name: .shortAndLong, help: "Print only the output folder and errors.")
+    var quiet = false
+
+    func validate() throws {
+        guard scale > 0, scale.isFinite else {
+            throw ValidationError("--scale: expected a positive number, got \(scale)")
+        }
+    }
+
+    func run() throws {
+        var s = try loadScenario(scenario, overrides: overrides)
+        if let seed { s.seed = seed }
+        s = s.scaled(by: scale)
+        let folder = out ?? defaultFolder(for: s.name)
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw CLIFailure.input("--out \(folder): cannot create the folder: \(error.localizedDescription)")
+        }
+
+        Interrupt.install()
+        var simulation = Simulation(scenario: s)
+        let progress = ProgressLine(enabled: !quiet, label: s.name)
+        if !quiet {
+            progress.note("simulating \(s.name): \(s.totalDevices) devices, \(describe(s.duration)) of scenario time"
+                          + (scale != 1 ? " (scaled ×\(scale))" : ""))
+        }
+        let report = simulation.run(progress: { fraction, online in progress.update(fraction, online) },
+                                    shouldStop: { Interrupt.requested })
+        progress.finish()
+
+        try write(report, to: folder)
+        if quiet {
+            print(folder)
+        } else {
+            print(TextRenderer.terminal(report))
+            print("Wrote \(folder)/report.json and \(folder)/report.md")
+        }
+        if report.incomplete != nil { throw CLIFailure(message: "fleetsim: run interrupted; partial report written to \(folder)", code: 3) }
+        if report.thresholds.contains(where: { $0.ok == false }) { throw CLIFailure(message: "fleetsim: a threshold failed", code: 1) }
+    }
+
+    private func defaultFolder(for name: String) -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return "fleetsim-out/\(name)-\(f.string(from: Date()))"
+    }
+}
+
+func write(_ report: Report, to folder: String) throws {
+    do {
+        try report.jsonData().write(to: URL(fileURLWithPath: folder).appendingPathComponent("report.json"))
+        try Data(TextRenderer.markdown(report).utf8).write(to: URL(fileURLWithPath: folder).appendingPathComponent("report.md"))
+    } catch {
+        throw CLIFailure(message: "fleetsim: cannot write the report to \(folder): \(error.localizedDescription)", code: 3)
+    }
+}
+
+/// Ctrl-C asks the run to stop at the next interval, so the report of what ran is still written.
+enum Interrupt {
+    nonisolated(unsafe) static var flag: sig_atomic_t = 0
+
+    static var requested: Bool { flag != 0 }
+
+    static func install() {
+        signal(SIGINT) { _ in Interrupt.flag = 1 }
+        signal(SIGTERM) { _ in Interrupt.flag = 1 }
+    }
+}
+
+/// Progress on standard error: a self-rewriting line on a terminal, a line every 10% otherwise.
+final class ProgressLine {
+    private let enabled: Bool
+    private let tty: Bool
+    private let label: String
+    private var lastDecile = -1
+    private var lastDraw: UInt64 = 0
+    private let started = DispatchTime.now().uptimeNanoseconds
+
+    init(enabled: Bool, label: String) {
+        self.enabled = enabled
+        self.tty = isatty(STDERR_FILENO) != 0
+        self.label = label
+    }
+
+    func note(_ text: String) {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    func update(_ fraction: Double, _ online: Double) {
+        guard enabled else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let elapsed = Double(now - started) / 1e9
+        let text = String(format: "%3.0f%%  online %5.1f%%  %.1f s", fraction * 100, online * 100, elapsed)
+        if tty {
+            guard now - lastDraw > 100_000_000 || fraction >= 1 else { return }
+            lastDraw = now
+            FileHandle.standardError.write(Data("\r\(label): \(text)\u{1B}[K".utf8))
+        } else {
+            let decile = Int(fraction * 10)
+            guard decile != lastDecile, elapsed > 2 else { return }
+            lastDecile = decile
+            FileHandle.standardError.write(Data("\(label): \(text)\n".utf8))
+        }
+    }
+
+    func finish() {
+        if enabled && tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import FleetSim
+
+struct ValidateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check a scenario file without running it.",
+        discussion: "Prints a one-line summary when the scenario is valid; otherwise the first error as file:line:column: field: problem, and exits 2.")
+
+    @Argument(help: "The scenario file (YAML, format version 1; see scenarios/README.md).")
+    var scenario: String
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a scenario field before validation, e.g. fleet.new-firmware.count=1000 (repeatable).", valueName: "path=value"))
+    var overrides: [String] = []
+
+    func run() throws {
+        let s = try loadScenario(scenario, overrides: overrides)
+        print("\(scenario): ok — \(s.name): \(s.totalDevices) devices in \(s.fleet.count) groups, "
+              + "\(s.timeline.count) timeline events, \(s.thresholds.count) thresholds, duration \(describe(s.duration))")
+    }
+}
+
+func loadScenario(_ path: String, overrides: [String]) throws -> Scenario {
+    do {
+        return try ScenarioLoader.load(path: path, overrides: overrides)
+    } catch let error as ScenarioError {
+        throw CLIFailure.input(error.description)
+    }
+}
+
+func describe(_ ns: Int64) -> String {
+    var s = ns / 1_000_000_000
+    var out = ""
+    if s >= 3600 { out += "\(s / 3600)h"; s %= 3600 }
+    if s >= 60 { out += "\(s / 60)m"; s %= 60 }
+    if s > 0 || out.isEmpty { out += "\(s)s" }
+    return out
+}

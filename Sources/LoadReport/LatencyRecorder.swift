@@ -1,0 +1,93 @@
+import Histogram
+
+/// Records latencies on a hot path: a fixed array of log-linear buckets (exact below 2 ms,
+/// then 1,024 sub-buckets per power of two: under 0.1% error, finer than the HdrHistogram's
+/// three significant digits it feeds). Recording is an index computation and an increment:
+/// no allocation, no generic code. `histogram` turns the counts into an HdrHistogram, the
+/// lossless, mergeable form the report stores.
+public struct LatencyRecorder: Sendable {
+    static let subBits = 10
+    static let subCount = 1 << subBits            // 1,024
+    static let linear = 2 * subCount              // values below 2,048 µs are exact
+    static let maxExponent = 32                   // covers values up to ~2^42 µs
+    static let bucketCount = linear + (maxExponent - subBits - 1) * subCount
+
+    private var counts: [UInt32]
+    public private(set) var count: UInt64 = 0
+    private var maxValue: UInt64 = 0
+
+    public init() {
+        counts = Array(repeating: 0, count: LatencyRecorder.bucketCount)
+    }
+
+    @inline(__always)
+    static func index(_ us: UInt64) -> Int {
+        if us < UInt64(linear) { return Int(us) }
+        let exponent = 63 - us.leadingZeroBitCount            // >= 11
+        let shift = exponent - subBits
+        let sub = Int((us >> UInt64(shift)) & UInt64(subCount - 1))
+        let i = linear + (exponent - subBits - 1) * subCount + sub
+        return min(i, bucketCount - 1)
+    }
+
+    /// The value a bucket stands for (its midpoint), in microseconds.
+    static func value(_ index: Int) -> UInt64 {
+        if index < linear { return UInt64(index) }
+        let k = index - linear
+        let exponent = k / subCount + subBits + 1
+        let sub = UInt64(k % subCount)
+        let shift = UInt64(exponent - subBits)
+        let low = (UInt64(subCount) | sub) << shift
+        return low + (1 << shift) / 2
+    }
+
+    @inline(__always)
+    public mutating func record(nanoseconds: Int64) {
+        let us = UInt64(max(1, nanoseconds / 1_000))
+        counts.withUnsafeMutableBufferPointer { $0[LatencyRecorder.index(us)] &+= 1 }
+        count += 1
+        if us > maxValue { maxValue = us }
+    }
+
+    public mutating func reset() {
+        guard count > 0 else { return }
+        for i in counts.indices { counts[i] = 0 }
+        count = 0
+        maxValue = 0
+    }
+
+    public mutating func add(_ other: LatencyRecorder) {
+        for i in counts.indices where other.counts[i] != 0 { counts[i] &+= other.counts[i] }
+        count += other.count
+        maxValue = max(maxValue, other.maxValue)
+    }
+
+    /// A percentile in milliseconds, nil when empty.
+    public func percentileMs(_ p: Double) -> Double? {
+        guard count > 0 else { return nil }
+        let rank = max(1, UInt64((p / 100 * Double(count)).rounded(.up)))
+        var seen: UInt64 = 0
+        for i in counts.indices where counts[i] != 0 {
+            seen += UInt64(counts[i])
+            if seen >= rank { return Double(min(LatencyRecorder.value(i), maxValue)) / 1_000 }
+        }
+        return Double(maxValue) / 1_000
+    }
+
+    public var percentiles: Report.Percentiles {
+        Report.Percentiles(count: count, p50: percentileMs(50), p90: percentileMs(90), p99: percentileMs(99),
+                           max: count == 0 ? nil : Double(maxValue) / 1_000)
+    }
+
+    /// The recorded values as an HdrHistogram (microseconds, 3 significant digits).
+    public var histogram: Histogram<UInt64> {
+        var h = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000,
+                                  numberOfSignificantValueDigits: .three)
+        h.autoResize = true
+        for i in counts.indices where counts[i] != 0 {
+            let v = i == LatencyRecorder.index(maxValue) ? maxValue : LatencyRecorder.value(i)
+            _ = h.record(v, count: UInt64(counts[i]))
+        }
+        return h
+    }
+}

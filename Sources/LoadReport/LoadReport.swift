@@ -1,2 +1,0 @@
-/// Recording and reporting: see DESIGN.md.
-public enum LoadReportModule {}

@@ -1,0 +1,169 @@
+import Foundation
+import Histogram
+
+/// Combining the reports of the shards of one run (`--shard i/n`: every n-th device per process or
+/// machine) into the report of the whole run.
+///
+/// Exact where the report allows it, and said where it does not:
+/// - **exact**: device counts and every run total add up; the latency distribution is the sum of
+///   the shards' HdrHistograms, so merged percentiles are those of the union of the samples;
+///   device-side series (online, eligible, connects, disconnects, attempts, timeouts, rejects,
+///   pending handshakes) add element-wise, and the online fraction, retry amplification and
+///   thresholds are computed again from the merged figures, never averaged from the shards'.
+/// - **the same backend seen from every shard**: backend-side series (database utilisation and
+///   wait, backend memory, crashes) are the element-wise maximum, as are crash and memory totals.
+/// - **bounds**: per-interval latency percentiles (no per-interval histograms are stored) are the
+///   maximum of the shards' (an upper bound of the true percentile); the peak reconnect rate is
+///   the sum of the shards' peaks (an upper bound); recovery time is the slowest shard's.
+/// - Milestones are the union; identical ones (the scheduled timeline, applied by every shard)
+///   appear once.
+public enum ReportMerge {
+    public static func merge(_ reports: [Report]) throws -> Report {
+        guard let first = reports.first else { throw ReportError("nothing to merge: give at least one report") }
+        for (i, r) in reports.enumerated().dropFirst() {
+            guard r.scenario == first.scenario else {
+                throw ReportError("report \(i + 1) is of scenario \"\(r.scenario)\", report 1 of \"\(first.scenario)\": only shards of one run merge")
+            }
+            guard r.mode == first.mode else {
+                throw ReportError("report \(i + 1) is a \(r.mode) run, report 1 a \(first.mode) run: only shards of one run merge")
+            }
+            guard r.seed == first.seed else {
+                throw ReportError("report \(i + 1) has seed \(r.seed), report 1 seed \(first.seed): only shards of one run merge")
+            }
+            guard r.series.intervalS == first.series.intervalS, r.series.tS == first.series.tS else {
+                throw ReportError("report \(i + 1) covers different intervals than report 1 (\(r.series.count) × \(r.series.intervalS) s against \(first.series.count) × \(first.series.intervalS) s)")
+            }
+            guard r.thresholds.map({ [$0.metric, $0.expression] }) == first.thresholds.map({ [$0.metric, $0.expression] }) else {
+                throw ReportError("report \(i + 1) has different thresholds than report 1: only shards of one run merge")
+            }
+            let (a, b) = (first.histograms.handshakeUs, r.histograms.handshakeUs)
+            guard a.lowestDiscernibleValue == b.lowestDiscernibleValue,
+                  a.numberOfSignificantValueDigits == b.numberOfSignificantValueDigits else {
+                throw ReportError("report \(i + 1) records latency with a different histogram precision than report 1")
+            }
+        }
+
+        var histogram = first.histograms.handshakeUs
+        histogram.autoResize = true
+        for r in reports.dropFirst() { histogram.add(r.histograms.handshakeUs) }
+
+        let series = mergedSeries(reports)
+        let summary = mergedSummary(reports, series: series, histogram: histogram)
+        var merged = Report(mode: first.mode, scenario: first.scenario, seed: first.seed, clockStart: first.clockStart,
+                            summary: summary, storm: mergedStorm(reports, summary: summary),
+                            milestones: mergedMilestones(reports), series: series,
+                            thresholds: first.thresholds.map { Report.ThresholdResult(metric: $0.metric, expression: $0.expression) },
+                            histograms: Report.Histograms(handshakeUs: histogram))
+        let incomplete = reports.enumerated().compactMap { i, r in r.incomplete.map { "shard report \(i + 1): \($0)" } }
+        merged.incomplete = incomplete.isEmpty ? nil : incomplete.joined(separator: "; ")
+        do {
+            try merged.evaluateThresholds()
+        } catch let error as ThresholdError {
+            throw ReportError(error.message)
+        }
+        return merged
+    }
+
+    static func mergedSeries(_ reports: [Report]) -> Report.Series {
+        let first = reports[0].series
+        var s = Report.Series(intervalS: first.intervalS)
+        s.tS = first.tS
+        func sum<T: AdditiveArithmetic>(_ path: KeyPath<Report.Series, [T]>) -> [T] {
+            reports.dropFirst().reduce(reports[0].series[keyPath: path]) { acc, r in
+                zip(acc, r.series[keyPath: path]).map { $0 + $1 }
+            }
+        }
+        func maximum<T: Comparable>(_ path: KeyPath<Report.Series, [T]>) -> [T] {
+            reports.dropFirst().reduce(reports[0].series[keyPath: path]) { acc, r in
+                zip(acc, r.series[keyPath: path]).map { Swift.max($0, $1) }
+            }
+        }
+        func maximumOptional(_ path: KeyPath<Report.Series, [Double?]>) -> [Double?] {
+            reports.dropFirst().reduce(reports[0].series[keyPath: path]) { acc, r in
+                zip(acc, r.series[keyPath: path]).map { a, b in
+                    switch (a, b) {
+                    case let (a?, b?): return Swift.max(a, b)
+                    default: return a ?? b
+                    }
+                }
+            }
+        }
+        s.online = sum(\.online)
+        s.eligible = sum(\.eligible)
+        s.connects = sum(\.connects)
+        s.disconnects = sum(\.disconnects)
+        s.connectAttempts = sum(\.connectAttempts)
+        s.handshakeTimeouts = sum(\.handshakeTimeouts)
+        s.ackTimeouts = sum(\.ackTimeouts)
+        s.rejects = sum(\.rejects)
+        s.pendingHandshakes = sum(\.pendingHandshakes)
+        s.crashes = maximum(\.crashes)
+        s.dbUtilization = maximum(\.dbUtilization)
+        s.dbWaitS = maximum(\.dbWaitS)
+        s.backendMemoryBytes = maximum(\.backendMemoryBytes)
+        s.handshakeP50Ms = maximumOptional(\.handshakeP50Ms)
+        s.handshakeP99Ms = maximumOptional(\.handshakeP99Ms)
+        return s
+    }
+
+    static func mergedSummary(_ reports: [Report], series: Report.Series, histogram: Histogram<UInt64>) -> Report.Summary {
+        func total(_ path: KeyPath<Report.Summary, Int>) -> Int { reports.reduce(0) { $0 + $1.summary[keyPath: path] } }
+        // The engine's rule: the minimum counts from the first interval at ≥ 95% online, so a
+        // cold start's ramp is not an outage.
+        let fractions = zip(series.online, series.eligible).map { $1 == 0 ? 1.0 : Double($0) / Double($1) }
+        let established = fractions.firstIndex { $0 >= 0.95 } ?? 0
+        let considered = fractions.isEmpty ? [] : fractions[established...]
+        let utilization = series.dbUtilization
+        let events = reports.map(\.summary.eventsProcessed)
+        let recoveries = reports.compactMap(\.summary.recoveryS)
+        return Report.Summary(
+            devices: total(\.devices),
+            durationS: reports.map(\.summary.durationS).max() ?? 0,
+            onlineFractionMin: considered.min() ?? reports.map(\.summary.onlineFractionMin).min() ?? 0,
+            onlineFractionFinal: fractions.last ?? reports.map(\.summary.onlineFractionFinal).min() ?? 0,
+            connectAttempts: total(\.connectAttempts), connects: total(\.connects), disconnects: total(\.disconnects),
+            handshakeTimeouts: total(\.handshakeTimeouts), ackTimeouts: total(\.ackTimeouts), rejects: total(\.rejects),
+            backendCrashes: reports.map(\.summary.backendCrashes).max() ?? 0,
+            recoveryS: recoveries.max(),
+            handshakeMs: percentiles(histogram),
+            dbUtilizationMax: utilization.max() ?? reports.map(\.summary.dbUtilizationMax).max() ?? 0,
+            dbUtilizationMean: utilization.isEmpty ? reports.map(\.summary.dbUtilizationMean).max() ?? 0
+                : utilization.reduce(0, +) / Double(utilization.count),
+            backendMemoryPeakBytes: reports.map(\.summary.backendMemoryPeakBytes).max() ?? 0,
+            eventsProcessed: events.contains(nil) ? nil : events.reduce(0) { $0 + $1! },
+            wallS: reports.compactMap(\.summary.wallS).max())
+    }
+
+    /// Percentiles in milliseconds from a histogram in microseconds.
+    public static func percentiles(_ h: Histogram<UInt64>) -> Report.Percentiles {
+        guard h.totalCount > 0 else { return Report.Percentiles(count: 0, p50: nil, p90: nil, p99: nil, max: nil) }
+        func ms(_ us: UInt64) -> Double { Double(us) / 1_000 }
+        return Report.Percentiles(count: h.totalCount, p50: ms(h.valueAtPercentile(50)), p90: ms(h.valueAtPercentile(90)),
+                                  p99: ms(h.valueAtPercentile(99)), max: ms(h.maxRecorded))
+    }
+
+    static func mergedStorm(_ reports: [Report], summary: Report.Summary) -> Report.Storm {
+        let episodes = reports.flatMap(\.storm.massDisconnects).sorted { $0.tS < $1.tS }
+        func median(_ values: [Double?]) -> Double? {
+            // As the engine: an episode that never got back is slower than every one that did.
+            guard !values.isEmpty else { return nil }
+            let m = values.map { $0 ?? .infinity }.sorted()[(values.count - 1) / 2]
+            return m.isFinite ? m : nil
+        }
+        return Report.Storm(
+            retryAmplification: summary.connects == 0 ? nil : Double(summary.connectAttempts) / Double(summary.connects),
+            peakReconnectRatePerS: reports.reduce(0) { $0 + $1.storm.peakReconnectRatePerS },
+            massDisconnects: episodes,
+            timeTo50PctSMedian: median(episodes.map(\.to50PctS)),
+            timeTo95PctSMedian: median(episodes.map(\.to95PctS)))
+    }
+
+    static func mergedMilestones(_ reports: [Report]) -> [Report.Milestone] {
+        var seen = Set<String>()
+        var out: [Report.Milestone] = []
+        for m in reports.flatMap(\.milestones) where seen.insert("\(m.tS)|\(m.kind.rawValue)|\(m.detail)").inserted {
+            out.append(m)
+        }
+        return out.enumerated().sorted { ($0.element.tS, $0.offset) < ($1.element.tS, $1.offset) }.map(\.element)
+    }
+}
