@@ -117,7 +117,7 @@ import Testing
             $0.memoryLimit = 1_000
             $0.memoryReader = { memory.withLockedValue { $0 } }
             $0.memoryCheckInterval = .milliseconds(20)
-            $0.restartDelay = .milliseconds(300)
+            $0.restartDelay = .milliseconds(1_500)   // long enough to observe the closed listener on a loaded CI machine
         }) { backend, port in
             let devices = try await (0..<3).asyncMap {
                 try await TestConnection.device(port: port, uuid: DeviceRegistry.seededUUID(index: $0), firmware: "3.7.2")
