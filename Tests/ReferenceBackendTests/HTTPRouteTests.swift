@@ -23,6 +23,25 @@ import Testing
         }
     }
 
+    @Test func busyDatabaseShowsInBusyFractionAndQueueLength() async throws {
+        try await withBackend { backend, port in
+            let gate = DatabaseGate(backend)
+            defer { gate.release() }
+            let (c, _) = try await TestConnection.upgrade(port: port)
+            try await c!.send(text: hello(DeviceRegistry.seededUUID(index: 1), "3.7.2"))
+            // The busy fraction is sampled every second; the one worker is held the whole time.
+            #expect(await eventually(4) { backend.core.busyFraction > 0.9 })
+            let text = try await TestConnection.http(port: port, path: "/metrics").body
+            #expect((metricValue(text, "fleetsim_backend_db_busy_fraction") ?? 0) > 0.9)
+            #expect(metricValue(text, "fleetsim_backend_db_queue_length") == 1)
+            #expect(metricValue(text, "fleetsim_backend_handshakes_pending") == 1)
+            #expect(metricValue(text, "fleetsim_backend_db_workers_busy") == 1)
+            gate.release()
+            #expect(try await c!.next() == .text("{\"type\":\"welcome\"}"))
+            c!.close()
+        }
+    }
+
     @Test func healthzAndUnknownRoutes() async throws {
         try await withBackend { backend, port in
             let ok = try await TestConnection.http(port: port, path: "/healthz")
