@@ -208,6 +208,9 @@ struct BackendCommand: ParsableCommand {
             print("  lookup: \(config.lookup)  block: \(config.blockedFirmware.isEmpty ? "none" : config.blockedFirmware.map(\.text).joined(separator: ", "))  admission: \(config.admission)")
             print("  memory limit: \(config.memoryLimit.map { "\($0 >> 20) MiB" } ?? "none")  db workers: \(config.databaseWorkers)  processes: \(processes)")
             print("  admin token: \(backend.adminToken)   (Authorization: Bearer TOKEN)")
+            if let limit = config.memoryLimit, ProcessStats.anonymousBytes() >= limit {
+                print("  warning: --memory-limit \(limit >> 20) MiB is below this process's memory at start (\(ProcessStats.anonymousBytes() >> 20) MiB): it will crash in a loop")
+            }
             if !["127.0.0.1", "::1", "localhost"].contains(config.host) {
                 print("  warning: listening on \(config.host), not loopback: reachable from other machines")
             }
