@@ -9,7 +9,8 @@ struct SimulateCommand: ParsableCommand {
         abstract: "Run a scenario in virtual time against the backend model.",
         discussion: """
         Prints the run as a timeline of milestones and a summary, and writes report.json \
-        (fleetsim.report/1) and report.md to the output folder. Deterministic: the same scenario \
+        (fleetsim.report/1), report.md and report.html to the output folder. Thresholds are \
+        evaluated at the end: exit 1 when one fails. Deterministic: the same scenario \
         and seed give the same report (except wall time). Ctrl-C stops at the next interval and \
         still writes the report of what was simulated (exit 3).
         """)
@@ -28,6 +29,12 @@ struct SimulateCommand: ParsableCommand {
 
     @Option(name: .long, help: "Override the scenario's seed.")
     var seed: UInt64?
+
+    @Option(name: .long, help: ArgumentHelp("Also write JUnit XML here: one test case per threshold.", valueName: "file"))
+    var junit: String?
+
+    @Option(name: .customLong("summary-md"), help: ArgumentHelp("Append a Markdown summary with the verdict here (e.g. $GITHUB_STEP_SUMMARY).", valueName: "file"))
+    var summaryMd: String?
 
     @Flag(name: .shortAndLong, help: "Print only the output folder and errors.")
     var quiet = false
@@ -56,19 +63,26 @@ struct SimulateCommand: ParsableCommand {
             progress.note("simulating \(s.name): \(s.totalDevices) devices, \(describe(s.duration)) of scenario time"
                           + (scale != 1 ? " (scaled ×\(scale))" : ""))
         }
-        let report = simulation.run(progress: { fraction, online in progress.update(fraction, online) },
+        var report = simulation.run(progress: { fraction, online in progress.update(fraction, online) },
                                     shouldStop: { Interrupt.requested })
         progress.finish()
+        do {
+            try report.evaluateThresholds()
+        } catch let error as ThresholdError {
+            throw CLIFailure.input("\(scenario): \(error.message)")
+        }
 
         try write(report, to: folder)
+        if let junit { try writeFile(junit, Data(JUnitRenderer.render(report).utf8)) }
+        if let summaryMd { try appendFile(summaryMd, Data(ciSummary(report).utf8)) }
         if quiet {
             print(folder)
         } else {
             print(TextRenderer.terminal(report))
-            print("Wrote \(folder)/report.json and \(folder)/report.md")
+            print("Wrote \(folder)/report.json, report.md and report.html")
         }
         if report.incomplete != nil { throw CLIFailure(message: "fleetsim: run interrupted; partial report written to \(folder)", code: 3) }
-        if report.thresholds.contains(where: { $0.ok == false }) { throw CLIFailure(message: "fleetsim: a threshold failed", code: 1) }
+        try exitWithVerdict(report, what: scenario)
     }
 
     private func defaultFolder(for name: String) -> String {
@@ -83,6 +97,7 @@ func write(_ report: Report, to folder: String) throws {
     do {
         try report.jsonData().write(to: URL(fileURLWithPath: folder).appendingPathComponent("report.json"))
         try Data(TextRenderer.markdown(report).utf8).write(to: URL(fileURLWithPath: folder).appendingPathComponent("report.md"))
+        try Data(HTMLRenderer.render(report).utf8).write(to: URL(fileURLWithPath: folder).appendingPathComponent("report.html"))
     } catch {
         throw CLIFailure(message: "fleetsim: cannot write the report to \(folder): \(error.localizedDescription)", code: 3)
     }

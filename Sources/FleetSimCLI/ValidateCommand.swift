@@ -21,11 +21,14 @@ struct ValidateCommand: ParsableCommand {
 }
 
 func loadScenario(_ path: String, overrides: [String]) throws -> Scenario {
+    let scenario: Scenario
     do {
-        return try ScenarioLoader.load(path: path, overrides: overrides)
+        scenario = try ScenarioLoader.load(path: path, overrides: overrides)
     } catch let error as ScenarioError {
         throw CLIFailure.input(error.description)
     }
+    try checkThresholds(scenario)
+    return scenario
 }
 
 func describe(_ ns: Int64) -> String {

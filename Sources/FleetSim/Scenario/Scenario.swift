@@ -221,11 +221,14 @@ public struct Scenario: Sendable {
         public var expression: String
         /// Where it was written, for messages ("file:line:column").
         public var location: String?
+        /// Stop a live run as soon as this threshold fails (`{ threshold: "p99 < 500", abort_on_fail: true }`).
+        public var abortOnFail: Bool
 
-        public init(metric: String, expression: String, location: String? = nil) {
+        public init(metric: String, expression: String, location: String? = nil, abortOnFail: Bool = false) {
             self.metric = metric
             self.expression = expression
             self.location = location
+            self.abortOnFail = abortOnFail
         }
     }
 

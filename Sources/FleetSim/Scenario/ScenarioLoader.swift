@@ -308,12 +308,19 @@ struct ScenarioReader {
         for (metric, _, expressions) in try value.entries(what: "a mapping of metric to a list of conditions like \"p99 < 500\"") {
             let items: [Value]
             if case .sequence = expressions.node { items = try expressions.sequence() } else { items = [expressions] }
-            for item in items {
+            for var item in items {
+                var abortOnFail = false
+                if case .mapping = item.node {   // k6's long form: { threshold: "p99 < 500", abort_on_fail: true }
+                    let m = try item.mapping(keys: ["threshold", "abort_on_fail"])
+                    abortOnFail = try m["abort_on_fail"]?.bool() ?? false
+                    item = try m.required("threshold")
+                }
                 let expression = try item.text(expected: "a condition like \"p99 < 500\"").trimmingWhitespace()
                 guard !expression.isEmpty else { throw item.error("expected a condition like \"p99 < 500\", got an empty one") }
                 let origin = context.origin(of: item.path, mark: item.mark)
                 let location = ScenarioError(origin: origin, message: "").location
-                out.append(Scenario.Threshold(metric: metric, expression: String(expression), location: location))
+                out.append(Scenario.Threshold(metric: metric, expression: String(expression), location: location,
+                                              abortOnFail: abortOnFail))
             }
         }
         return out
