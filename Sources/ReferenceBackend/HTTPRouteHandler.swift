@@ -25,6 +25,8 @@ final class HTTPRouteHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var completedRequests = 0
     private var timer: Scheduled<Void>?
     private var responding = false
+    /// Removed by the upgrade: a timer that was already due in the same event-loop tick must not answer.
+    private var removed = false
     /// Set by the upgrader's `shouldUpgrade` when it refuses; answered when the request ends.
     var upgradeRejection: UpgradeRejection?
 
@@ -33,6 +35,7 @@ final class HTTPRouteHandler: ChannelInboundHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) { armTimer(context: context) }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        removed = true
         timer?.cancel()
         timer = nil
     }
@@ -40,7 +43,7 @@ final class HTTPRouteHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func armTimer(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = context.eventLoop.assumeIsolated().scheduleTask(in: core.configuration.requestTimeout) { [self] in
-            guard !responding, context.channel.isActive else { return }
+            guard !removed, !responding, context.channel.isActive else { return }
             if completedRequests == 0 || head != nil { core.metrics.reject(.upgradeTimeout) }
             respond(context: context, status: .requestTimeout, body: "request timeout\n", keepAlive: false)
         }

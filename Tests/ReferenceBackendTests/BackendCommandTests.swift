@@ -43,7 +43,8 @@ import Testing
         defer { removeDatabase(path) }
         let process = Process()
         process.executableURL = Self.binary
-        process.arguments = ["backend", "--port", "0", "--rows", "500", "--db", path, "--admin-token", "tok", "--db-workers", "1", "--event-loops", "1"]
+        process.arguments = ["backend", "--port", "0", "--rows", "500", "--db", path, "--admin-token", "tok", "--db-workers", "1", "--event-loops", "1",
+                             "--hello-timeout", "60s", "--request-timeout", "60s"]  // generous: CI machines can be very busy
         let out = Pipe()
         process.standardOutput = out
         process.standardError = Pipe()

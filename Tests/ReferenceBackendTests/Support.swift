@@ -10,6 +10,9 @@ func withBackend(rows: Int = 2_000, _ configure: (inout ReferenceBackendConfigur
     config.rows = rows
     config.databaseWorkers = 1
     config.eventLoopThreads = 1
+    // Generous deadlines unless a test is about them: a very busy CI machine must not trip them.
+    config.helloTimeout = .seconds(60)
+    config.requestTimeout = .seconds(60)
     configure(&config)
     let backend = ReferenceBackend(configuration: config)
     let (_, port) = try await backend.start()
