@@ -26,9 +26,9 @@ struct BackendCommand: ParsableCommand {
             /admin/unblock (body: a firmware range, or 'all'), /admin/lookup (body: a strategy), \
             /admin/admission (body: 'off' or 'rate=200 burst=400 max-pending=100'), /admin/restart.
 
-            With --processes N, the processes share the port and the registry file: block, lookup and
-            admission changes made through /admin reach all of them within half a second; /admin/restart
-            restarts the one that answered, and /metrics describes the one that answered
+            With --processes N, the processes share the port and the registry file: block, lookup and \
+            admission changes made through /admin reach all of them within half a second; /admin/restart \
+            restarts the one that answered, and /metrics describes the one that answered \
             (fleetsim_backend_process_info names it).
             """)
 
