@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "LoadReport", targets: ["LoadReport"]),
         .library(name: "FleetSim", targets: ["FleetSim"]),
         .library(name: "WSClient", targets: ["WSClient"]),
+        .library(name: "ReferenceBackend", targets: ["ReferenceBackend"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,8 +37,28 @@ let package = Package(
             // dynamic exclusivity checks on them cost more than the event handling itself.
             .unsafeFlags(["-enforce-exclusivity=unchecked"]),
         ]),
+        // A thin module over the system libsqlite3 (Debian: libsqlite3-dev): the reference backend
+        // needs one connection per database worker and prepared statements, nothing more.
+        .systemLibrary(name: "CSQLite", path: "Sources/ReferenceBackend/CSQLite",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "ReferenceBackend", dependencies: [
+            "DeviceModel", "CSQLite",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ], exclude: ["CSQLite"]),
+        .executableTarget(name: "ReferenceBackendBenchmark", dependencies: [
+            "ReferenceBackend", "DeviceModel",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ], path: "Benchmarks/ReferenceBackendBenchmark", exclude: ["RESULTS.md"]),
         .executableTarget(name: "FleetSimCLI", dependencies: [
-            "FleetSim", "DeviceModel", "LoadReport",
+            "FleetSim", "DeviceModel", "LoadReport", "ReferenceBackend",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .systemLibrary(name: "CWSZlib", path: "Sources/CWSZlib", pkgConfig: "zlib",
@@ -62,6 +83,14 @@ let package = Package(
         ]),
         .testTarget(name: "DeviceModelTests", dependencies: ["DeviceModel"]),
         .testTarget(name: "LoadReportTests", dependencies: ["LoadReport"]),
+        .testTarget(name: "ReferenceBackendTests", dependencies: [
+            "ReferenceBackend", "DeviceModel", "CSQLite",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         .testTarget(name: "FleetSimTests", dependencies: ["FleetSim", "DeviceModel", "LoadReport"],
                     resources: [.copy("Fixtures")]),
     ],

@@ -1,0 +1,377 @@
+import DeviceModel
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The embedded cloud of DESIGN.md: a WebSocket device endpoint at `/device` over a real SQLite
+/// registry, with `/metrics`, `/healthz` and `/admin` beside it.
+///
+/// ```swift
+/// let backend = ReferenceBackend(configuration: config)
+/// let (host, port) = try await backend.start()
+/// …
+/// try await backend.shutdown()   // flushes every pending last_seen update
+/// ```
+public final class ReferenceBackend: @unchecked Sendable {
+    public let configuration: ReferenceBackendConfiguration
+    let core: BackendCore
+    private let lock = NIOLock()
+    private var group: MultiThreadedEventLoopGroup?
+    private var serverChannel: Channel?
+    private var boundPort: Int?
+    private var timers: [RepeatedTask] = []
+    private var state = LifeState.idle
+    private var databasePath = ""
+    private var ownsDatabaseFile = false
+
+    private enum LifeState { case idle, running, stopped }
+
+    /// What the registry looked like when the backend opened it.
+    public private(set) var registry: DeviceRegistry.OpenResult?
+
+    public init(configuration: ReferenceBackendConfiguration) {
+        self.configuration = configuration
+        core = BackendCore(configuration: configuration)
+        core.restartHandler = { [weak self] in self?.restart(countAsCrash: false) }
+    }
+
+    /// The token `/admin` requires.
+    public var adminToken: String { core.adminToken }
+
+    /// The database file in use (once started).
+    public var databaseFile: String { lock.withLock { databasePath } }
+
+    /// Opens (or creates and seeds) the registry, starts the database workers and the event loops,
+    /// and opens the listener. Returns the address it listens on.
+    @discardableResult
+    public func start() async throws -> (host: String, port: Int) {
+        try lock.withLock {
+            guard state == .idle else { throw BackendError.alreadyStarted }
+            state = .running
+        }
+        let config = configuration
+        let path: String
+        if let p = config.databasePath {
+            path = p
+        } else {
+            path = NSTemporaryDirectory() + "fleetsim-backend-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sqlite"
+            ownsDatabaseFile = true
+        }
+        databasePath = path
+        let opened: DeviceRegistry.OpenResult
+        do {
+            opened = try await Self.blocking { try DeviceRegistry.prepare(path: path, rows: config.rows) }
+            core.database = try DatabaseWorkerPool(path: path, workers: max(1, config.databaseWorkers))
+        } catch {
+            lock.withLock { state = .stopped }
+            throw error
+        }
+        registry = opened
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.eventLoopThreads))
+        lock.withLock { self.group = group }
+        let channel: Channel
+        do {
+            channel = try await bind(port: config.port).get()
+        } catch {
+            // Leave nothing running behind a failed start (the port is taken, say).
+            lock.withLock { state = .stopped }
+            let core = self.core
+            await Self.blocking { core.database.shutdown() }
+            try? await group.shutdownGracefully()
+            if ownsDatabaseFile {
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            }
+            throw error
+        }
+        let port = channel.localAddress?.port ?? config.port
+        lock.withLock {
+            serverChannel = channel
+            boundPort = port
+        }
+        core.isListening = true
+        if config.sharesControls {
+            let core = self.core
+            if config.publishesControlsAtStart {
+                let values = SharedControls.encode(core)
+                try await Self.blocking {
+                    let connection = try RegistryConnection(path: path)
+                    try SharedControls.publish(values, connection: connection)
+                    core.pollControls(connection) // skip our own write on the first poll
+                }
+            } else {
+                try await Self.blocking { core.pollControls(try RegistryConnection(path: path)) }
+            }
+        }
+        startTimers(group: group)
+        return (config.host, port)
+    }
+
+    /// Closes the listener and every connection (close 1001), lets queued database work finish,
+    /// writes every pending `last_seen` update, and stops the threads.
+    public func shutdown() async throws {
+        let (group, server, timers) = lock.withLock { () -> (MultiThreadedEventLoopGroup?, Channel?, [RepeatedTask]) in
+            guard self.state == .running else { return (nil, nil, []) }
+            self.state = .stopped
+            defer { self.timers = []; self.serverChannel = nil }
+            return (self.group, self.serverChannel, self.timers)
+        }
+        guard let group else { return }
+        for t in timers { t.cancel() }
+        core.isListening = false
+        try? await server?.close().get()
+        // Say goodbye to every device, then wait (briefly) for the sockets to close.
+        let closes = core.trackedChannels.map { channel -> EventLoopFuture<Void> in
+            channel.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+                var buffer = channel.allocator.buffer(capacity: 2)
+                buffer.writeInteger(DeviceCloseCode.goingAway)
+                let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: buffer)
+                // Connections that never upgraded have no frame encoder: just close them.
+                let isWebSocket = (try? channel.pipeline.syncOperations.handler(type: DeviceSessionHandler.self)) != nil
+                if isWebSocket { channel.writeAndFlush(frame, promise: nil) }
+                return channel.close()
+            }
+        }
+        _ = try? await EventLoopFuture.whenAllComplete(closes, on: group.next()).get()
+        let core = self.core
+        await Self.blocking {
+            core.database.submit { core.flushLastSeen($0) }
+            core.database.shutdown()
+            // Anything recorded after the flush job ran (a heartbeat racing the close) is written now.
+            if core.lastSeen.count > 0, let connection = try? RegistryConnection(path: self.databasePath) {
+                core.flushLastSeen(connection)
+            }
+        }
+        try await group.shutdownGracefully()
+        if ownsDatabaseFile {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: databasePath + suffix) }
+        }
+    }
+
+    // MARK: runtime controls (also reachable through /admin)
+
+    public func block(_ range: FirmwareRange) { core.blockList.block(range) }
+    public func unblock(_ range: FirmwareRange) { core.blockList.unblock(range) }
+    public var blockedFirmware: [FirmwareRange] { core.blockList.current }
+    public var lookupPolicy: LookupPolicy {
+        get { core.lookupPolicy }
+        set { core.lookupPolicy = newValue }
+    }
+    public var admissionLimits: AdmissionLimits {
+        get { core.admissionLimits }
+        set { core.admissionLimits = newValue }
+    }
+    /// Drops every connection and reopens the listener after the restart delay.
+    public func restart() { restart(countAsCrash: false) }
+
+    /// The `/metrics` text, without going through HTTP.
+    public func metricsText() -> String { core.renderMetrics() }
+
+    /// A few figures for tests and benchmarks.
+    public struct Stats: Sendable {
+        public var openConnections: Int
+        public var pendingHandshakes: Int
+        public var handshakes: [HandshakeOutcome: UInt64]
+        public var rejects: [RejectCause: UInt64]
+        public var heartbeats: UInt64
+        public var crashes: UInt64
+        public var restarts: UInt64
+        public var databaseQueueLength: Int
+        public var queryCounts: [String: UInt64]
+        public var listening: Bool
+    }
+
+    public var stats: Stats {
+        let s = core.metrics.snapshot
+        return Stats(openConnections: s.openConnections, pendingHandshakes: s.pendingHandshakes, handshakes: s.handshakes,
+                     rejects: s.rejects, heartbeats: s.heartbeats, crashes: s.crashes, restarts: s.restarts,
+                     databaseQueueLength: core.database?.queueLength ?? 0,
+                     queryCounts: s.queries.reduce(into: [:]) { $0[$1.key.rawValue] = $1.value.count },
+                     listening: s.listening)
+    }
+
+    // MARK: the listener
+
+    private func bind(port: Int) -> EventLoopFuture<Channel> {
+        let group = lock.withLock { self.group! }
+        let core = self.core
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: configuration.backlog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        if configuration.reusePort {
+            bootstrap = bootstrap.serverChannelOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_REUSEPORT)), value: 1)
+        }
+        return bootstrap
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try ReferenceBackend.configureChild(channel, core: core)
+                }
+            }
+            .bind(host: configuration.host, port: port)
+    }
+
+    static func configureChild(_ channel: Channel, core: BackendCore) throws {
+        core.track(channel)
+        let routes = HTTPRouteHandler(core: core)
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: core.configuration.maxFrameSize,
+            automaticErrorHandling: false,
+            shouldUpgrade: { channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+                    guard path == "/device" else { return nil }
+                    // Firmware named at upgrade (header or query) is checked here: 403 before anything else.
+                    if let text = ReferenceBackend.firmwareHint(head), let version = FirmwareVersion(text),
+                       core.blockList.contains(version) {
+                        core.metrics.handshake(.blocked)
+                        routes.upgradeRejection = .blocked(firmware: text)
+                        return nil
+                    }
+                    if let rejection = core.admitUpgrade() {
+                        core.metrics.handshake(.admission)
+                        routes.upgradeRejection = rejection
+                        return nil
+                    }
+                    return HTTPHeaders()
+                }
+            },
+            upgradePipelineHandler: { channel, _ in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(DeviceSessionHandler(core: core))
+                }
+            })
+        let encoder = HTTPResponseEncoder()
+        let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+        let errors = HTTPServerProtocolErrorHandler()
+        let upgradeHandler = HTTPServerUpgradeHandler(
+            upgraders: [upgrader], httpEncoder: encoder,
+            extraHTTPHandlers: [decoder, errors, routes],
+            upgradeCompletionHandler: { _ in })
+        try channel.pipeline.syncOperations.addHandlers([encoder, decoder, errors, upgradeHandler, routes])
+    }
+
+    /// The firmware a device names in its upgrade request (`X-Firmware` header or `?firmware=`), if any.
+    static func firmwareHint(_ head: HTTPRequestHead) -> String? {
+        if let h = head.headers.first(name: "X-Firmware") ?? head.headers.first(name: "X-Device-Firmware") { return h }
+        guard let q = head.uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
+        for pair in q.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            if kv.count == 2, kv[0] == "firmware" { return String(kv[1]).removingPercentEncoding ?? String(kv[1]) }
+        }
+        return nil
+    }
+
+    // MARK: timers: memory guard, last_seen flush, busy fraction
+
+    private func startTimers(group: MultiThreadedEventLoopGroup) {
+        let core = self.core
+        let loop = group.next()
+        var timers: [RepeatedTask] = []
+        timers.append(loop.scheduleRepeatedTask(initialDelay: configuration.lastSeenFlushInterval,
+                                                delay: configuration.lastSeenFlushInterval) { _ in
+            if core.lastSeen.count > 0 { core.database.submit { core.flushLastSeen($0) } }
+        })
+        var lastBusy = core.database.busySeconds
+        var lastTime = BackendCore.monotonicSeconds()
+        timers.append(loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            let busy = core.database.busySeconds, now = BackendCore.monotonicSeconds()
+            core.busyFraction = min(1, (busy - lastBusy) / max(1e-9, (now - lastTime) * Double(core.database.workers)))
+            lastBusy = busy
+            lastTime = now
+        })
+        if configuration.sharesControls {
+            timers.append(loop.scheduleRepeatedTask(initialDelay: configuration.controlsPollInterval,
+                                                    delay: configuration.controlsPollInterval) { _ in
+                core.database.submit { core.pollControls($0) }
+            })
+        }
+        if let limit = configuration.memoryLimit {
+            let reader = configuration.memoryReader ?? { ProcessStats.anonymousBytes() }
+            timers.append(loop.scheduleRepeatedTask(initialDelay: configuration.memoryCheckInterval,
+                                                    delay: configuration.memoryCheckInterval) { [weak self] _ in
+                guard let self, core.isListening, reader() > limit else { return }
+                self.restart(countAsCrash: true)
+            })
+        }
+        lock.withLock { self.timers = timers }
+    }
+
+    /// Behaves like the 2020 backends running out of memory: every connection drops at once (no close
+    /// frame), the listener closes, queued database work carries on for nobody, and after the restart
+    /// delay the listener opens again on the same port. The process does not exit.
+    private func restart(countAsCrash: Bool) {
+        let (server, group, port) = lock.withLock { () -> (Channel?, MultiThreadedEventLoopGroup?, Int?) in
+            guard state == .running, let s = serverChannel else { return (nil, nil, nil) }
+            serverChannel = nil
+            return (s, self.group, boundPort)
+        }
+        guard let server, let group, let port else { return }
+        core.isListening = false
+        core.metrics.withState { if countAsCrash { $0.crashes += 1 } }
+        server.close(promise: nil)
+        for channel in core.trackedChannels { channel.close(promise: nil) }
+        #if canImport(Glibc)
+        // A crashed process gives its memory back; ours must too, or the guard would trip again.
+        group.next().scheduleTask(in: .milliseconds(50)) { _ = fleetsimMallocTrim(0) }
+        #endif
+        group.next().scheduleTask(in: configuration.restartDelay) { [weak self] in
+            guard let self else { return }
+            guard self.lock.withLock({ self.state == .running }) else { return }
+            self.bind(port: port).whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    let keep = self.lock.withLock { () -> Bool in
+                        guard self.state == .running else { return false }
+                        self.serverChannel = channel
+                        return true
+                    }
+                    if keep {
+                        self.core.metrics.withState { $0.restarts += 1 }
+                        self.core.isListening = true
+                    } else {
+                        channel.close(promise: nil)
+                    }
+                case .failure:
+                    // The port is taken (another process?): try again after another delay.
+                    self.lock.withLock { self.serverChannel = server }
+                    self.restart(countAsCrash: false)
+                }
+            }
+        }
+    }
+
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    static func blocking(_ body: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { body(); continuation.resume() }
+        }
+    }
+}
+
+#if canImport(Glibc)
+/// glibc's `malloc_trim`: returns freed heap pages to the system.
+@_silgen_name("malloc_trim")
+private func fleetsimMallocTrim(_ pad: Int) -> Int32
+#endif
+
+public enum BackendError: Error, CustomStringConvertible {
+    case alreadyStarted
+    public var description: String {
+        switch self {
+        case .alreadyStarted: return "the backend was already started"
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import DeviceModel
+import NIOCore
+
+/// Everything `fleetsim backend` can be told, for starting the backend in-process too.
+public struct ReferenceBackendConfiguration: Sendable {
+    /// Address to listen on. Loopback unless the user names another address.
+    public var host = "127.0.0.1"
+    /// Port; 0 picks a free one (read it from `start()`).
+    public var port = 0
+    /// Registry file: reused when it has a `devices` table, created and seeded when not.
+    /// nil: a fresh file in the temporary directory, removed at shutdown.
+    public var databasePath: String?
+    /// Rows seeded into a new registry.
+    public var rows = 100_000
+    /// UUID lookup per firmware range.
+    public var lookup = LookupPolicy.indexed
+    /// Threads running database work (each with its own SQLite connection).
+    public var databaseWorkers = System.coreCount
+    /// Event-loop threads serving sockets.
+    public var eventLoopThreads = System.coreCount
+    /// Firmware rejected at upgrade (403) or hello (close 4003).
+    public var blockedFirmware: [FirmwareRange] = []
+    /// Admission control; off by default, as in 2020.
+    public var admission = AdmissionLimits()
+    /// Anonymous resident memory in bytes (heap and stacks, not the mapped registry file) past which
+    /// the backend "crashes": it drops every connection, counts
+    /// a crash and reopens its listener after `restartDelay`. nil: no guard.
+    public var memoryLimit: Int?
+    /// How often the memory guard looks.
+    public var memoryCheckInterval: TimeAmount = .milliseconds(200)
+    /// How long the listener stays closed after a crash or an admin restart.
+    public var restartDelay: TimeAmount = .seconds(5)
+    /// A device that has not sent `hello` this long after the upgrade is closed with 4008.
+    public var helloTimeout: TimeAmount = .seconds(10)
+    /// A connection that has not completed an HTTP request this long after opening gets 408.
+    public var requestTimeout: TimeAmount = .seconds(10)
+    /// Largest WebSocket frame accepted; larger ones are closed with 1009.
+    public var maxFrameSize = 4096
+    /// Bearer token for `/admin`; nil: one is generated (read it from `adminToken`).
+    public var adminToken: String?
+    /// How often batched `last_seen` updates are written.
+    public var lastSeenFlushInterval: TimeAmount = .seconds(1)
+    /// Share the port with other processes (`SO_REUSEPORT`), for `--processes N`.
+    public var reusePort = false
+    /// Share runtime controls (block list, lookup, admission) with the other processes on this
+    /// registry file through its `backend_controls` table: set by `--processes N`.
+    public var sharesControls = false
+    /// With `sharesControls`: write this process's controls to the table at start (the first
+    /// process does; the ones it starts read them instead).
+    public var publishesControlsAtStart = true
+    /// How often a process that shares controls reads the others' changes.
+    public var controlsPollInterval: TimeAmount = .milliseconds(500)
+    /// Listen backlog.
+    public var backlog: Int32 = 4096
+    /// Where the memory guard reads the process's memory; nil: anonymous resident memory from `/proc`.
+    /// Tests replace it to drive the guard without allocating gigabytes.
+    public var memoryReader: (@Sendable () -> Int)?
+
+    public init() {}
+}

@@ -1,0 +1,84 @@
+import DeviceModel
+import Testing
+@testable import ReferenceBackend
+
+@Suite struct PolicyTests {
+    @Test func lookupStrategyIsChosenPerFirmwareRange() throws {
+        let policy = try LookupPolicy(parsing: "scan:>=3.8.0-b3")
+        #expect(policy.kind(for: FirmwareVersion("3.8.0-b3")!) == .scan)
+        #expect(policy.kind(for: FirmwareVersion("3.9.1")!) == .scan)
+        #expect(policy.kind(for: FirmwareVersion("3.8.0-b2")!) == .indexed)
+        #expect(policy.kind(for: FirmwareVersion("3.7.2")!) == .indexed)
+        #expect(try LookupPolicy(parsing: "scan").kind(for: FirmwareVersion("1.0.0")!) == .scan)
+        #expect(try LookupPolicy(parsing: "indexed").kind(for: FirmwareVersion("3.8.0-b3")!) == .indexed)
+        let ordered = try LookupPolicy(parsing: "indexed:3.8.0-b4; scan:>=3.8.0-b3")
+        #expect(ordered.kind(for: FirmwareVersion("3.8.0-b4")!) == .indexed)
+        #expect(ordered.kind(for: FirmwareVersion("3.8.0-b3")!) == .scan)
+        #expect(ordered.description == "indexed:3.8.0-b4; scan:>=3.8.0-b3")
+    }
+
+    @Test func badLookupStrategiesAreRejectedWithAReason() {
+        #expect(throws: LookupPolicy.ParseError.self) { try LookupPolicy(parsing: "") }
+        #expect(throws: LookupPolicy.ParseError.self) { try LookupPolicy(parsing: "fullscan") }
+        #expect(throws: LookupPolicy.ParseError.self) { try LookupPolicy(parsing: "scan:>=banana") }
+        do { _ = try LookupPolicy(parsing: "fullscan") } catch { #expect("\(error)".contains("\"fullscan\"")) }
+    }
+
+    @Test func admissionLimitsParse() throws {
+        #expect(try AdmissionLimits(parsing: "off").isOff)
+        let l = try AdmissionLimits(parsing: "rate=200 burst=50 max-pending=10")
+        #expect(l.connectRate == 200 && l.burst == 50 && l.maxPendingHandshakes == 10)
+        #expect(try AdmissionLimits(parsing: "max-pending=5").connectRate == nil)
+        #expect(throws: AdmissionLimits.ParseError.self) { try AdmissionLimits(parsing: "rate=-1") }
+        #expect(throws: AdmissionLimits.ParseError.self) { try AdmissionLimits(parsing: "speed=3") }
+        #expect(throws: AdmissionLimits.ParseError.self) { try AdmissionLimits(parsing: "burst=3") }
+    }
+
+    @Test func tokenBucketAdmitsTheBurstThenTheRate() {
+        var bucket = TokenBucket(rate: 10, burst: 3)
+        #expect(bucket.take(now: 100).admitted)
+        #expect(bucket.take(now: 100).admitted)
+        #expect(bucket.take(now: 100).admitted)
+        let refused = bucket.take(now: 100)
+        #expect(!refused.admitted)
+        #expect(abs(refused.retryAfter - 0.1) < 1e-9)
+        #expect(bucket.take(now: 100.1).admitted)       // one token per 100 ms
+        #expect(!bucket.take(now: 100.1).admitted)
+        #expect(bucket.take(now: 200).admitted)          // refills, but only up to the burst
+        #expect(bucket.take(now: 200).admitted)
+        #expect(bucket.take(now: 200).admitted)
+        #expect(!bucket.take(now: 200).admitted)
+    }
+
+    @Test func deviceMessagesParse() throws {
+        func parse(_ s: String) throws(DeviceMessage.ParseError) -> DeviceMessage {
+            try DeviceMessage.parse(ByteBufferAllocatorShim.buffer(s))
+        }
+        #expect(try parse(#"{"type":"hello","uuid":"u","firmware":"3.8.0"}"#) == .hello(uuid: "u", firmware: "3.8.0"))
+        #expect(try parse(#"{"type":"heartbeat","seq":42}"#) == .heartbeat(seq: 42))
+        #expect(try parse(#"{"type":"heartbeat"}"#) == .heartbeat(seq: nil))
+        #expect(try parse(#"{"type":"reboot"}"#) == .other(type: "reboot"))
+        #expect(throws: DeviceMessage.ParseError.malformed) { try parse("{not json") }
+        #expect(throws: DeviceMessage.ParseError.malformed) { try parse("[1,2]") }
+        #expect(throws: DeviceMessage.ParseError.missingType) { try parse(#"{"kind":"hello"}"#) }
+        #expect(throws: DeviceMessage.ParseError.missingType) { try parse(#"{"type":7}"#) }
+        // Other fields, nested values, escapes and whitespace are read and skipped correctly.
+        #expect(try parse(" { \"extra\": {\"a\": [1, 2.5e3, true, null, \"x\\\"y\"]}, \"type\" : \"hel\\u006co\", \"uuid\":\"u\",\"firmware\":\"3.8.0-b3\" } ")
+                == .hello(uuid: "u", firmware: "3.8.0-b3"))
+        #expect(try parse(#"{"type":"heartbeat","seq":1.5}"#) == .heartbeat(seq: nil))
+        #expect(try parse(#"{"type":"heartbeat","seq":-3}"#) == .heartbeat(seq: -3))
+        #expect(try parse(#"{"type":"caf\u00e9 \ud83d\ude00"}"#) == .other(type: "café 😀"))
+        for bad in [#"{"type":"hello"} x"#, #"{"type":"hello",}"#, #"{"type":01}"#, #"{"type":"a\qb"}"#, #"{'type':'hello'}"#,
+                    #"{"type":"\ud83d"}"#, #"{"type":tru}"#, "", "{", #"{"type":"x"#, #"{"a":[1,]}"#] {
+            #expect(throws: DeviceMessage.ParseError.malformed, "\(bad)") { try parse(bad) }
+        }
+        #expect(DeviceMessage.canonicalUUID("8C1B6F5E-0D3A-4E2B-9F1C-2A3B4C5D6E7F") == "8c1b6f5e-0d3a-4e2b-9f1c-2a3b4c5d6e7f")
+        #expect(DeviceMessage.canonicalUUID("8c1b6f5e0d3a4e2b9f1c2a3b4c5d6e7f") == nil)
+        #expect(DeviceMessage.canonicalUUID("zc1b6f5e-0d3a-4e2b-9f1c-2a3b4c5d6e7f") == nil)
+    }
+}
+
+import NIOCore
+enum ByteBufferAllocatorShim {
+    static func buffer(_ s: String) -> ByteBuffer { ByteBufferAllocator().buffer(string: s) }
+}
