@@ -25,6 +25,8 @@ public struct Scenario: Sendable {
     public var thresholds: [Threshold]
     /// Where the scenario came from, for messages.
     public var sourcePath: String?
+    /// The question of a rollout check (`rollout:`), if the scenario asks one.
+    public var rollout: Rollout?
 
     public init(name: String, seed: UInt64, duration: Nanoseconds, interval: Nanoseconds,
                 network: Network = Network(), profiles: [String: Profile], fleet: [Group],

@@ -68,7 +68,7 @@ struct ScenarioReader {
     init(context: SourceContext) { self.context = context }
 
     static let topKeys = ["version", "name", "description", "seed", "clock_start", "duration", "interval",
-                          "network", "profiles", "fleet", "backend", "timeline", "thresholds"]
+                          "network", "profiles", "fleet", "backend", "timeline", "thresholds", "rollout"]
 
     mutating func scenario(_ root: Value) throws -> Scenario {
         let top = try root.mapping(keys: ScenarioReader.topKeys, ignoringPrefix: "x-")
@@ -106,6 +106,7 @@ struct ScenarioReader {
         let backend = try self.backend(try top.required("backend"))
         let timeline = try top["timeline"].map { try self.timeline($0, fleet: fleet, backend: backend) } ?? []
         let thresholds = try top["thresholds"].map { try self.thresholds($0) } ?? []
+        let rollout = try top["rollout"].map { try self.rollout($0, fleet: fleet, backend: backend) }
 
         var scenario = Scenario(name: name, seed: seed, duration: duration, interval: interval, network: network,
                                 profiles: profiles, fleet: fleet, backend: backend, timeline: timeline,
@@ -113,6 +114,7 @@ struct ScenarioReader {
         scenario.description = description
         scenario.clockStart = clockStart
         scenario.sourcePath = context.file
+        scenario.rollout = rollout
         return scenario
     }
 

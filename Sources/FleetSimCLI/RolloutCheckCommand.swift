@@ -1,0 +1,199 @@
+import ArgumentParser
+import FleetSim
+import Foundation
+import LoadReport
+
+/// `fleetsim rollout-check`: the largest safe share of the fleet on a candidate firmware, before
+/// the rollout rather than after it.
+struct RolloutCheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rollout-check",
+        abstract: "Find the share of the fleet a candidate firmware can take before the backend tips over.",
+        discussion: """
+        The scenario's rollout: section names the candidate group, the baseline groups its devices \
+        come from, the planned share and what healthy means (scenarios/README.md). For each seed, \
+        bisects the share for the stability boundary (a quiet run stays healthy) and the recovery \
+        boundary (the fleet also comes back after every gateway restarts), in parallel on all \
+        cores. Prints both with their spread across seeds, the metastable band between them, the \
+        first resource to saturate and the margin to the plan; writes rollout.json, rollout.md and \
+        rollout.html. Exit 0 when planned × margin is at most the safe share (the worst seed's \
+        recovery boundary), 1 when not, 2 on invalid input. \
+        --sweep share=0..100%:5% and --sweep FIELD=v1,v2,… (any --set path) print a table and \
+        chart it in rollout.html instead (exit 0).
+        """)
+
+    @Argument(help: "A scenario with a rollout: section.")
+    var scenario: String
+
+    @Option(name: .long, help: ArgumentHelp("The planned share of the fleet on the candidate, e.g. 25% (default: rollout.planned).", valueName: "share"))
+    var planned: String?
+
+    @Option(name: .long, help: ArgumentHelp("Safety factor: the plan must be at most the safe share divided by it, e.g. 2x (default: rollout.margin, else 2x).", valueName: "factor"))
+    var margin: String?
+
+    @Option(name: .long, help: ArgumentHelp("Seeds per boundary (default: rollout.search.seeds, else 3).", valueName: "N"))
+    var seeds: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Output folder (default: fleetsim-out/<scenario>-rollout-<timestamp>/).", valueName: "dir"))
+    var out: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a scenario field (repeatable).", valueName: "path=value"))
+    var overrides: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Multiply every device group and the backend's capacity by K.", valueName: "K"))
+    var scale: Double = 1
+
+    @Option(name: .long, help: ArgumentHelp("Sweep the share (share=0..100%:5% or share=1%,2%,5%) or any scenario field (backend.database.cores=2,4,8); at most one of each.", valueName: "spec"))
+    var sweep: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Threads to simulate on (default: all cores).", valueName: "N"))
+    var threads: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Also write JUnit XML here: the gate as test cases.", valueName: "file"))
+    var junit: String?
+
+    @Option(name: .customLong("summary-md"), help: ArgumentHelp("Append a Markdown summary with the verdict here (e.g. $GITHUB_STEP_SUMMARY).", valueName: "file"))
+    var summaryMd: String?
+
+    @Flag(name: .shortAndLong, help: "Print only the output folder and errors.")
+    var quiet = false
+
+    func validate() throws {
+        guard scale > 0, scale.isFinite else { throw ValidationError("--scale: expected a positive number, got \(scale)") }
+        if let seeds, !(1...64).contains(seeds) { throw ValidationError("--seeds: expected 1 to 64, got \(seeds)") }
+        if let threads, threads < 1 { throw ValidationError("--threads: expected at least 1, got \(threads)") }
+    }
+
+    func run() throws {
+        var base = try rolloutScenario(overrides)
+        let (shareSpec, fieldSweep) = try sweeps()
+        let folder = out ?? defaultFolder(for: base.name)
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw CLIFailure.input("--out \(folder): cannot create the folder: \(error.localizedDescription)")
+        }
+        base = base.scaled(by: scale)
+        var check = RolloutCheck(scenario: base, seeds: seeds)
+        if let threads { check.threads = threads }
+        if !quiet {
+            FileHandle.standardError.write(Data(("rollout-check \(base.name): \(base.rolloutFleetSize) devices"
+                + (scale != 1 ? " (scaled ×\(scale))" : "") + ", \(check.seeds.count) seeds, \(check.threads) threads\n").utf8))
+        }
+
+        let report: RolloutReport
+        if shareSpec != nil || fieldSweep != nil {
+            report = try runSweep(check, shares: shareSpec, field: fieldSweep)
+        } else {
+            report = check.run()
+        }
+
+        do {
+            let url = URL(fileURLWithPath: folder)
+            try report.jsonData().write(to: url.appendingPathComponent("rollout.json"))
+            try Data(RolloutRenderer.markdown(report).utf8).write(to: url.appendingPathComponent("rollout.md"))
+            try Data(RolloutRenderer.html(report).utf8).write(to: url.appendingPathComponent("rollout.html"))
+        } catch {
+            throw CLIFailure(message: "fleetsim: cannot write the report to \(folder): \(error.localizedDescription)", code: 3)
+        }
+        if let junit { try writeFile(junit, Data(RolloutRenderer.junit(report).utf8)) }
+        if let summaryMd { try appendFile(summaryMd, Data(RolloutRenderer.ciSummary(report).utf8)) }
+        if quiet {
+            print(folder)
+        } else {
+            print(RolloutRenderer.terminal(report))
+            print("Wrote \(folder)/rollout.json, rollout.md and rollout.html")
+        }
+        if report.safe == false {
+            throw CLIFailure(message: "fleetsim: rollout-check: the plan is not safe: \(RolloutRenderer.verdict(report) ?? "")", code: 1)
+        }
+    }
+
+    /// The scenario with the command line's answers to the rollout question applied.
+    func rolloutScenario(_ overrides: [String]) throws -> Scenario {
+        var s = try loadScenario(scenario, overrides: overrides)
+        guard s.rollout != nil else {
+            throw CLIFailure.input("\(scenario): no rollout: section; a rollout check needs one naming the candidate group, the baseline and the planned share (see scenarios/README.md)")
+        }
+        if let planned {
+            guard let share = Units.fraction(planned) else {
+                throw CLIFailure.input("--planned: expected a share like \"25%\" or 0.25, got \"\(planned)\"")
+            }
+            s.rollout!.planned = share
+        }
+        if let margin {
+            var text = margin.lowercased()
+            if text.hasSuffix("x") || text.hasSuffix("×") { text.removeLast() }
+            guard let factor = Double(text), factor.isFinite, factor >= 1 else {
+                throw CLIFailure.input("--margin: expected a factor like \"2x\" (at least 1), got \"\(margin)\"")
+            }
+            s.rollout!.margin = factor
+        }
+        return s
+    }
+
+    /// `--sweep` arguments: the shares, and a field with its values.
+    func sweeps() throws -> (shares: [Double]?, field: (path: String, values: [String])?) {
+        var shares: [Double]?
+        var field: (path: String, values: [String])?
+        for spec in sweep {
+            guard let eq = spec.firstIndex(of: "=") else {
+                throw CLIFailure.input("--sweep \(spec): expected share=FROM..TO:STEP, share=A,B,… or FIELD=A,B,…")
+            }
+            let name = String(spec[..<eq]).trimmingCharacters(in: .whitespaces)
+            let rest = String(spec[spec.index(after: eq)...])
+            if name == "share" {
+                guard shares == nil else { throw CLIFailure.input("--sweep \(spec): the share is already swept") }
+                guard let values = RolloutSweep.shares(rest), !values.isEmpty else {
+                    throw CLIFailure.input("--sweep \(spec): expected shares like 0..100%:5% or 1%,2%,5%")
+                }
+                shares = values
+            } else {
+                guard field == nil else { throw CLIFailure.input("--sweep \(spec): one scenario field can be swept at a time") }
+                let values = rest.components(separatedBy: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                guard !values.isEmpty else { throw CLIFailure.input("--sweep \(spec): expected values like \(name)=2,4,8") }
+                // Every value must load: errors name the --set it became.
+                for v in values { _ = try rolloutScenario(overrides + ["\(name)=\(v)"]) }
+                field = (name, values)
+            }
+        }
+        return (shares, field)
+    }
+
+    func runSweep(_ check: RolloutCheck, shares: [Double]?, field: (path: String, values: [String])?) throws -> RolloutReport {
+        let started = DispatchTime.now().uptimeNanoseconds
+        var report = check.makeReport()
+        var rows: [RolloutReport.Sweep.Row] = []
+        var simulations = 0
+        let values: [String?] = field.map { $0.values.map { Optional($0) } } ?? [nil]
+        for value in values {
+            var s = check.scenario
+            if let field, let value { s = try rolloutScenario(overrides + ["\(field.path)=\(value)"]).scaled(by: scale) }
+            if let shares {
+                rows += RolloutSweep.run(s, shares: shares, seeds: check.seeds, value: value, threads: check.threads)
+                simulations += shares.count * check.seeds.count * 2
+            } else {
+                var c = RolloutCheck(scenario: s, seeds: check.seeds.count)
+                c.threads = check.threads
+                let r = c.run()
+                var row = RolloutReport.Sweep.Row(value: value, share: nil, seeds: check.seeds.count)
+                row.stabilityBoundary = r.stability?.median
+                row.recoveryBoundary = r.recovery?.median
+                row.saturated = r.stabilityCause?.resource
+                rows.append(row)
+                simulations += r.simulations
+            }
+        }
+        report.sweep = RolloutReport.Sweep(field: field?.path, rows: rows)
+        report.simulations = simulations
+        report.wallS = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        return report
+    }
+
+    private func defaultFolder(for name: String) -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return "fleetsim-out/\(name)-rollout-\(f.string(from: Date()))"
+    }
+}
