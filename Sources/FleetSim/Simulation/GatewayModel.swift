@@ -9,6 +9,8 @@ struct GatewayModel {
     var open = 0
     var pending = 0
     var crashes = 0
+    /// Head of the list of devices attached in this generation (-1: none).
+    var firstDevice: Int32 = -1
 
     @inline(__always)
     func memory(_ spec: Scenario.Gateways) -> Int64 {
