@@ -109,9 +109,11 @@ import Testing
     }
 
     @Test func slowUpgradeRequestGets408() async throws {
-        try await withBackend({ $0.requestTimeout = .milliseconds(200) }) { backend, port in
+        try await withBackend({ $0.requestTimeout = .milliseconds(500) }) { backend, port in
             let c = try await TestConnection.open(port: port)
-            try await c.sendRaw("GET /device HTTP/1.1\r\nHost: x\r\nUpgr")   // and then nothing
+            // And then nothing. On a loaded machine the deadline may pass before this write lands
+            // (the server has answered and closed by then): the 408 must come either way.
+            try? await c.sendRaw("GET /device HTTP/1.1\r\nHost: x\r\nUpgr")
             let r = try await c.response()
             #expect(r.status == 408)
             #expect(try await c.next() == .disconnected)
