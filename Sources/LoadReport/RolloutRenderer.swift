@@ -6,7 +6,7 @@ public enum RolloutRenderer {
     // MARK: Words
 
     public static func percent(_ share: Double) -> String {
-        let p = share * 100
+        let p = (share * 100 * 1e6).rounded() / 1e6
         if p == p.rounded() { return String(format: "%.0f%%", p) }
         if (p * 10) == (p * 10).rounded() { return String(format: "%.1f%%", p) }
         return String(format: "%.2f%%", p)
