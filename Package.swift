@@ -30,7 +30,8 @@ let package = Package(
         ], swiftSettings: optimizedEvenInDebug),
         .target(name: "CFleetSimSupport"),
         .target(name: "FleetSim", dependencies: [
-            "DeviceModel", "LoadReport", "CFleetSimSupport",
+            "DeviceModel", "LoadReport", "CFleetSimSupport", "WSClient",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: optimizedEvenInDebug + [
             // The engine's hot state lives in one value and a few manually managed buffers;
@@ -89,7 +90,7 @@ let package = Package(
             .product(name: "NIOWebSocket", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
-        .testTarget(name: "FleetSimTests", dependencies: ["FleetSim", "DeviceModel", "LoadReport"],
+        .testTarget(name: "FleetSimTests", dependencies: ["FleetSim", "DeviceModel", "LoadReport", "ReferenceBackend"],
                     resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]

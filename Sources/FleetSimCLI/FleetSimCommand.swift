@@ -11,7 +11,7 @@ struct FleetSimCommand: ParsableCommand {
         2 invalid input (nothing run); 3 the run could not complete (the partial report is written).
         """,
         subcommands: [SimulateCommand.self, ValidateCommand.self, ReportCommand.self, CompareCommand.self,
-                       ExperimentCommand.self, BackendCommand.self, RolloutCheckCommand.self])
+                       ExperimentCommand.self, BackendCommand.self, RolloutCheckCommand.self, CalibrateCommand.self])
 }
 
 /// Entry point: maps errors to the exit codes of DESIGN.md (argument errors are invalid input: 2).

@@ -1,0 +1,168 @@
+import DeviceModel
+import Foundation
+import NIOCore
+import WSClient
+
+/// Measures a real backend's service costs at low load, with a few real WebSocket connections, so
+/// that the backend model's costs come from the user's own backend rather than from guesses.
+///
+/// One connection at a time (no queueing: what is measured is service time, not waiting): for each
+/// firmware, one device registers itself (not measured), then reconnects `samples` times. Per
+/// connection: `hello` → `welcome` (the handshake: lookup of a known device), a WebSocket ping →
+/// pong (the transport's round trip, no application work) and `heartbeat` → `ack`. Costs are
+/// medians with the round trip subtracted.
+public enum Calibrator {
+    public struct Measurement: Sendable, Equatable {
+        public var firmware: String
+        /// hello → welcome minus the round trip, median, seconds.
+        public var handshakeS: Double
+        public var samples: Int
+    }
+
+    public struct Result: Sendable {
+        public var target: String
+        public var roundTripS: Double
+        /// heartbeat → ack minus the round trip, median, seconds (a backend that batches its
+        /// last_seen writes answers before the write: this is then the cost on the reply's path).
+        public var heartbeatS: Double
+        public var handshakes: [Measurement]
+
+        /// The backend-model fragment: the database costs as `scenario` keys, with the `--set`
+        /// lines that apply them. `indexed` names the firmware measured as an indexed lookup and
+        /// `scan` the one measured as a full scan of `rows` rows.
+        public func fragment(rows: Int?, indexed: String?, scan: String?) -> String {
+            func cost(_ fw: String?) -> Double? { fw.flatMap { f in handshakes.first { $0.firmware == f }?.handshakeS } }
+            var keys: [(String, String)] = []
+            if let i = cost(indexed) { keys.append(("indexed_cost", Calibrator.duration(i))) }
+            if let s = cost(scan), let rows, rows > 0 {
+                let perRow = max(0, s - (cost(indexed) ?? 0)) / Double(rows)
+                keys.append(("rows", "\(rows)"))
+                keys.append(("scan_cost_per_row", Calibrator.duration(perRow)))
+            }
+            keys.append(("heartbeat_cost", Calibrator.duration(heartbeatS)))
+            var out = "# fleetsim calibrate: measured against \(target) at low load, one connection at a time.\n"
+            out += String(format: "# round trip (ping/pong) %.3f ms; heartbeat→ack %.3f ms over it.\n", roundTripS * 1000, heartbeatS * 1000)
+            for m in handshakes {
+                out += String(format: "# firmware %@: hello→welcome %.3f ms over the round trip (median of %d)\n",
+                              m.firmware, m.handshakeS * 1000, m.samples)
+            }
+            out += "# Apply: fleetsim simulate SCENARIO " + keys.map { "--set backend.database.\($0.0)=\($0.1)" }.joined(separator: " ") + "\n"
+            out += "backend:\n  database:\n"
+            for (k, v) in keys { out += "    \(k): \(v)\n" }
+            return out
+        }
+
+        /// The `--set` arguments that apply the fragment.
+        public func overrides(rows: Int?, indexed: String?, scan: String?) -> [String] {
+            fragment(rows: rows, indexed: indexed, scan: scan).split(separator: "\n")
+                .filter { $0.hasPrefix("    ") }
+                .map { line in
+                    let kv = line.trimmingCharacters(in: .whitespaces).split(separator: ":", maxSplits: 1)
+                    return "backend.database.\(kv[0])=\(kv[1].trimmingCharacters(in: .whitespaces))"
+                }
+        }
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// A duration in the scenario's units, exact enough for a model (`0.8ms`, `10.5us`, `120ns`).
+    static func duration(_ seconds: Double) -> String {
+        let ns = seconds * 1e9
+        if ns >= 1e6 { return String(format: "%.3gms", ns / 1e6) }
+        if ns >= 1e3 { return String(format: "%.3gus", ns / 1e3) }
+        return String(format: "%.0fns", max(0, ns))
+    }
+
+    /// Measures `firmwares` against `url` (ws:// or wss://).
+    public static func measure(url: String, firmwares: [String], samples: Int = 20,
+                               timeout: Double = 10) throws -> Result {
+        let client = try WSClient()
+        let endpoint = try client.resolve(try WSEndpoint(url: url)).wait()
+        var rtts: [Double] = [], beats: [Double] = []
+        var measurements: [Measurement] = []
+        for firmware in firmwares {
+            let uuid = UUID().uuidString.lowercased()
+            _ = try session(client, endpoint, uuid: uuid, firmware: firmware, timeout: timeout)   // registers the device
+            var hellos: [Double] = []
+            for _ in 0..<max(1, samples) {
+                let s = try session(client, endpoint, uuid: uuid, firmware: firmware, timeout: timeout)
+                hellos.append(s.hello); rtts.append(s.rtt); beats.append(s.heartbeat)
+            }
+            measurements.append(Measurement(firmware: firmware, handshakeS: median(hellos), samples: hellos.count))
+        }
+        let rtt = median(rtts)
+        for i in measurements.indices { measurements[i].handshakeS = max(0, measurements[i].handshakeS - rtt) }
+        return Result(target: url, roundTripS: rtt, heartbeatS: max(0, median(beats) - rtt), handshakes: measurements)
+    }
+
+    static func median(_ v: [Double]) -> Double {
+        let s = v.sorted()
+        return s.isEmpty ? 0 : s[s.count / 2]
+    }
+
+    /// One connection: hello→welcome, ping→pong, heartbeat→ack, close. Seconds.
+    static func session(_ client: WSClient, _ endpoint: WSEndpoint, uuid: String, firmware: String,
+                        timeout: Double) throws -> (hello: Double, rtt: Double, heartbeat: Double) {
+        let probe = Probe()
+        let connection = client.connect(to: endpoint, delegate: probe)
+        defer { connection.close(); _ = probe.closed.wait(timeout: .now() + 2) }
+        func next(_ what: String) throws -> UInt64 {
+            guard probe.events.wait(timeout: .now() + timeout) == .success else {
+                throw Failure(description: "\(endpoint.host):\(endpoint.port): no \(what) within \(Int(timeout)) s")
+            }
+            if let failure = probe.failure { throw Failure(description: "\(endpoint.host):\(endpoint.port): \(failure) (waiting for \(what))") }
+            return probe.lastAt
+        }
+        _ = try next("WebSocket upgrade")
+        var t0 = DispatchTime.now().uptimeNanoseconds
+        connection.send(text: "{\"type\":\"hello\",\"uuid\":\"\(uuid)\",\"firmware\":\"\(firmware)\"}")
+        let welcome = try next("welcome")
+        guard probe.lastText.contains("welcome") else {
+            throw Failure(description: "expected a welcome for firmware \(firmware), got \(probe.lastText)")
+        }
+        let hello = Double(welcome - t0) / 1e9
+        t0 = DispatchTime.now().uptimeNanoseconds
+        connection.ping()
+        let pong = try next("pong")
+        let rtt = Double(pong - t0) / 1e9
+        t0 = DispatchTime.now().uptimeNanoseconds
+        connection.send(text: "{\"type\":\"heartbeat\",\"seq\":1}")
+        let ack = try next("ack")
+        return (hello, rtt, Double(ack - t0) / 1e9)
+    }
+
+    /// Turns a connection's callbacks into one signal per event, with its arrival time.
+    final class Probe: WSConnectionDelegate, @unchecked Sendable {
+        let events = DispatchSemaphore(value: 0)
+        let closed = DispatchSemaphore(value: 0)
+        private let lock = NSLock()
+        private var _lastAt: UInt64 = 0
+        private var _lastText = ""
+        private var _failure: String?
+
+        var lastAt: UInt64 { lock.lock(); defer { lock.unlock() }; return _lastAt }
+        var lastText: String { lock.lock(); defer { lock.unlock() }; return _lastText }
+        var failure: String? { lock.lock(); defer { lock.unlock() }; return _failure }
+
+        private func signal(_ text: String? = nil) {
+            lock.lock()
+            _lastAt = DispatchTime.now().uptimeNanoseconds
+            if let text { _lastText = text }
+            lock.unlock()
+            events.signal()
+        }
+
+        func webSocketDidOpen(_ connection: WSConnection) { signal() }
+        func webSocket(_ connection: WSConnection, didReceiveText text: String) { signal(text) }
+        func webSocket(_ connection: WSConnection, didReceivePong data: ByteBuffer) { signal() }
+        func webSocket(_ connection: WSConnection, didCloseWith cause: WSCloseCause, timings: WSTimings) {
+            lock.lock()
+            if _failure == nil { _failure = "connection closed: \(cause)" }
+            lock.unlock()
+            closed.signal()
+            events.signal()
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import DeviceModel
+import Foundation
+import ReferenceBackend
+import Testing
+@testable import FleetSim
+
+/// `fleetsim calibrate` against the reference backend, with both lookup strategies.
+@Suite(.serialized) struct CalibratorTests {
+    /// Starts a reference backend, measures both firmwares with real connections, stops it.
+    static func calibrate(rows: Int, lookup: LookupPolicy) async throws -> Calibrator.Result {
+        var config = ReferenceBackendConfiguration()
+        config.rows = rows
+        config.lookup = lookup
+        let backend = ReferenceBackend(configuration: config)
+        let (_, port) = try await backend.start()
+        defer { Task { try? await backend.shutdown() } }
+        // The calibrator blocks its thread while it waits for replies: keep it off the cooperative pool.
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    try Calibrator.measure(url: "ws://127.0.0.1:\(port)/device", firmwares: ["3.8.0-b2", "3.8.0-b3"], samples: 7)
+                })
+            }
+        }
+    }
+
+    static func handshake(_ r: Calibrator.Result, _ firmware: String) -> Double {
+        r.handshakes.first { $0.firmware == firmware }!.handshakeS
+    }
+
+    @Test func measuredScanCostGrowsWithTheTable() async throws {
+        let scan = try LookupPolicy(parsing: "scan:>=3.8.0-b3")
+        let small = try await Self.calibrate(rows: 5_000, lookup: scan)
+        let large = try await Self.calibrate(rows: 50_000, lookup: scan)
+        // A scan reads every row: ten times the rows, several times the cost (not exactly ten: fixed costs).
+        #expect(Self.handshake(large, "3.8.0-b3") > 3 * Self.handshake(small, "3.8.0-b3"))
+        #expect(Self.handshake(large, "3.8.0-b3") > 5 * Self.handshake(large, "3.8.0-b2"))
+        let overrides = large.overrides(rows: 50_000, indexed: "3.8.0-b2", scan: "3.8.0-b3")
+        #expect(overrides.contains { $0.hasPrefix("backend.database.scan_cost_per_row=") })
+        // The fragment applies to a scenario through --set.
+        let s = try ScenarioLoader.load(path: ScenarioRuns.shipped("rollout-3.8.0-b3.yaml"), overrides: overrides)
+        #expect(s.backend.database.rows == 50_000)
+        #expect(s.backend.database.scanCostPerRow > 0)
+    }
+
+    @Test func indexedLookupCostsTheSameForEveryFirmware() async throws {
+        let r = try await Self.calibrate(rows: 50_000, lookup: .indexed)
+        let indexed = Self.handshake(r, "3.8.0-b2"), other = Self.handshake(r, "3.8.0-b3")
+        // Both are index lookups: well under a millisecond, nothing like a 50,000-row scan.
+        #expect(indexed < 0.002 && other < 0.002)
+    }
+}
