@@ -45,7 +45,7 @@ struct MilestoneTracker {
         }
         let fraction = s.eligible == 0 ? 1 : Double(s.online) / Double(s.eligible)
         let minutes = Double(s.interval) / Double(Time.minute)
-        let per = minutes == 1 ? "minute" : formatDuration(s.interval)
+        var per: String { minutes == 1 ? "minute" : formatDuration(s.interval) }
 
         let window = max(1, Int(MilestoneTracker.saturationWindow / max(1, s.interval)))
         recentUtilization.append(s.utilization)
@@ -81,7 +81,7 @@ struct MilestoneTracker {
             storm = false
         }
 
-        let percent = String(format: "%.1f%% online (%d of %d)", fraction * 100, s.online, s.eligible)
+        var percent: String { String(format: "%.1f%% online (%d of %d)", fraction * 100, s.online, s.eligible) }
         switch fleet {
         case .forming:
             break
