@@ -5,6 +5,10 @@ import PackageDescription
 /// runs the event loop 10–50× slower, and the tests replay whole 17-hour scenarios.
 let optimizedEvenInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
+/// The device machine's event methods are small and called for every simulated event: export
+/// their bodies so the engine in another module can inline them.
+let inlinableAcrossModules: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"])]
+
 let package = Package(
     name: "FleetSim",
     platforms: [.macOS(.v13)],
@@ -24,7 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
-        .target(name: "DeviceModel", swiftSettings: optimizedEvenInDebug),
+        .target(name: "DeviceModel", swiftSettings: optimizedEvenInDebug + inlinableAcrossModules),
         .target(name: "LoadReport", dependencies: [
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], swiftSettings: optimizedEvenInDebug),
