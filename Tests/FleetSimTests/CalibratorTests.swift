@@ -44,9 +44,12 @@ import Testing
     }
 
     @Test func indexedLookupCostsTheSameForEveryFirmware() async throws {
+        let scanned = try await Self.calibrate(rows: 50_000, lookup: try LookupPolicy(parsing: "scan:>=3.8.0-b3"))
         let r = try await Self.calibrate(rows: 50_000, lookup: .indexed)
+        let scan = Self.handshake(scanned, "3.8.0-b3")
         let indexed = Self.handshake(r, "3.8.0-b2"), other = Self.handshake(r, "3.8.0-b3")
-        // Both are index lookups: well under a millisecond, nothing like a 50,000-row scan.
-        #expect(indexed < 0.002 && other < 0.002)
+        // Both are index lookups: nothing like a 50,000-row scan on the same machine, whatever
+        // else the machine is doing (medians, compared with each other, not with a fixed time).
+        #expect(indexed < scan / 3 && other < scan / 3)
     }
 }
