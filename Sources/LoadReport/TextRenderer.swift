@@ -10,15 +10,22 @@ public enum TextRenderer {
         public var count: Int
     }
 
-    /// The story in a few lines: scheduled events and changes of the fleet's state (collapse,
-    /// rebound, recovery) are printed one by one; between two of them, each other kind (crashes,
-    /// saturation, timeouts, storms) is printed once, at its first occurrence, with a count.
+    /// The story in a few lines: scheduled events, the first collapse of the fleet and its
+    /// recovery are printed one by one; between two of them, each other kind (crashes,
+    /// saturation, timeouts, storms, and the rebounds and relapses of a crash loop) is printed
+    /// once, at its first occurrence, with a count and the span it covers.
     public static func condensedTimeline(_ report: Report) -> [TimelineLine] {
-        let anchors: Set<Report.Milestone.Kind> = [.timeline, .fleetCollapse, .rebound, .recovered]
+        func isAnchor(_ m: Report.Milestone) -> Bool {
+            switch m.kind {
+            case .timeline, .recovered: return true
+            case .fleetCollapse: return !m.detail.hasPrefix("relapse")
+            default: return false
+            }
+        }
         var lines: [TimelineLine] = []
         var phase: [Report.Milestone.Kind: Int] = [:]   // kind -> its line in the current phase
         for m in report.milestones {
-            if anchors.contains(m.kind) {
+            if isAnchor(m) {
                 lines.append(TimelineLine(start: m.tS, end: m.tS, kind: m.kind, detail: m.detail, count: 1))
                 phase = [:]
             } else if let i = phase[m.kind] {
