@@ -95,9 +95,6 @@ final class EventQueue {
 
     var count: Int { sorted.count - index + near.count + calendarCount + overflow.count }
 
-    /// Bytes held by the calendar's chunk pool.
-    var poolBytes: Int { chunkCapacity * (EventQueue.chunkSize * MemoryLayout<SimEvent>.stride + 8) }
-
     /// Schedules an event; `time` must not be before the last popped event.
     @inline(__always)
     func push(time: Nanoseconds, kind: UInt8, device: Int, token: UInt32 = 0, aux: UInt32 = 0) {
