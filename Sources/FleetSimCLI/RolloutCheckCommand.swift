@@ -49,14 +49,7 @@ struct RolloutCheckCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Threads to simulate on (default: all cores).", valueName: "N"))
     var threads: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Also write JUnit XML here: the gate as test cases.", valueName: "file"))
-    var junit: String?
-
-    @Option(name: .customLong("summary-md"), help: ArgumentHelp("Append a Markdown summary with the verdict here (e.g. $GITHUB_STEP_SUMMARY).", valueName: "file"))
-    var summaryMd: String?
-
-    @Flag(name: .shortAndLong, help: "Print only the output folder and errors.")
-    var quiet = false
+    @OptionGroup var ci: CIOutputs
 
     func validate() throws {
         guard scale > 0, scale.isFinite else { throw ValidationError("--scale: expected a positive number, got \(scale)") }
@@ -76,7 +69,7 @@ struct RolloutCheckCommand: ParsableCommand {
         base = base.scaled(by: scale)
         var check = RolloutCheck(scenario: base, seeds: seeds)
         if let threads { check.threads = threads }
-        if !quiet {
+        if !ci.quiet {
             FileHandle.standardError.write(Data(("rollout-check \(base.name): \(base.rolloutFleetSize) devices"
                 + (scale != 1 ? " (scaled ×\(scale))" : "") + ", \(check.seeds.count) seeds, \(check.threads) threads\n").utf8))
         }
@@ -96,9 +89,9 @@ struct RolloutCheckCommand: ParsableCommand {
         } catch {
             throw CLIFailure(message: "fleetsim: cannot write the report to \(folder): \(error.localizedDescription)", code: 3)
         }
-        if let junit { try writeFile(junit, Data(RolloutRenderer.junit(report).utf8)) }
-        if let summaryMd { try appendFile(summaryMd, Data(RolloutRenderer.ciSummary(report).utf8)) }
-        if quiet {
+        if let junit = ci.junit { try writeFile(junit, Data(RolloutRenderer.junit(report).utf8)) }
+        if let summaryMd = ci.summaryMd { try appendFile(summaryMd, Data(RolloutRenderer.ciSummary(report).utf8)) }
+        if ci.quiet {
             print(folder)
         } else {
             print(RolloutRenderer.terminal(report))

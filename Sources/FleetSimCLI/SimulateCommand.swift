@@ -30,14 +30,7 @@ struct SimulateCommand: ParsableCommand {
     @Option(name: .long, help: "Override the scenario's seed.")
     var seed: UInt64?
 
-    @Option(name: .long, help: ArgumentHelp("Also write JUnit XML here: one test case per threshold.", valueName: "file"))
-    var junit: String?
-
-    @Option(name: .customLong("summary-md"), help: ArgumentHelp("Append a Markdown summary with the verdict here (e.g. $GITHUB_STEP_SUMMARY).", valueName: "file"))
-    var summaryMd: String?
-
-    @Flag(name: .shortAndLong, help: "Print only the output folder and errors.")
-    var quiet = false
+    @OptionGroup var ci: CIOutputs
 
     func validate() throws {
         guard scale > 0, scale.isFinite else {
@@ -58,8 +51,8 @@ struct SimulateCommand: ParsableCommand {
 
         Interrupt.install()
         var simulation = Simulation(scenario: s)
-        let progress = ProgressLine(enabled: !quiet, label: s.name)
-        if !quiet {
+        let progress = ProgressLine(enabled: !ci.quiet, label: s.name)
+        if !ci.quiet {
             progress.note("simulating \(s.name): \(s.totalDevices) devices, \(describe(s.duration)) of scenario time"
                           + (scale != 1 ? " (scaled ×\(scale))" : ""))
         }
@@ -73,9 +66,9 @@ struct SimulateCommand: ParsableCommand {
         }
 
         try write(report, to: folder)
-        if let junit { try writeFile(junit, Data(JUnitRenderer.render(report).utf8)) }
-        if let summaryMd { try appendFile(summaryMd, Data(ciSummary(report).utf8)) }
-        if quiet {
+        if let junit = ci.junit { try writeFile(junit, Data(JUnitRenderer.render(report).utf8)) }
+        if let summaryMd = ci.summaryMd { try appendFile(summaryMd, Data(ciSummary(report).utf8)) }
+        if ci.quiet {
             print(folder)
         } else {
             print(TextRenderer.terminal(report))
@@ -91,6 +84,19 @@ struct SimulateCommand: ParsableCommand {
         f.timeZone = TimeZone(identifier: "UTC")
         return "fleetsim-out/\(name)-\(f.string(from: Date()))"
     }
+}
+
+/// What a gating run writes for CI besides its report folder, and how much it prints: shared by
+/// every command that ends in a verdict.
+struct CIOutputs: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Also write JUnit XML here: one test case per check of the gate.", valueName: "file"))
+    var junit: String?
+
+    @Option(name: .customLong("summary-md"), help: ArgumentHelp("Append a Markdown summary with the verdict here (e.g. $GITHUB_STEP_SUMMARY).", valueName: "file"))
+    var summaryMd: String?
+
+    @Flag(name: .shortAndLong, help: "Print only the output folder and errors.")
+    var quiet = false
 }
 
 func write(_ report: Report, to folder: String) throws {
