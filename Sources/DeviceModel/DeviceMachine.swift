@@ -1,7 +1,7 @@
 /// The brain of one device: events in, actions out, no I/O and no clock.
 ///
 /// The simulation engine and the live runner are two drivers of this one machine (DESIGN.md):
-/// neither re-implements a device decision. It is a plain value of 40 bytes, stored in a
+/// neither re-implements a device decision. It is a plain value of 35 bytes, stored in a
 /// contiguous array indexed by device number; its event methods allocate nothing.
 ///
 /// A device has at most one timer armed at a time; each arm gets a fresh token, and a timer that
@@ -24,42 +24,56 @@ public struct DeviceMachine: Sendable {
         case gaveUp
     }
 
-    public private(set) var state: State = .idle
-    /// Consecutive failed attempts since the last reset.
-    public private(set) var attempt: UInt16 = 0
-    /// The token of the one armed timer.
-    public private(set) var timerToken: UInt32 = 0
-    /// Sequence number of the last heartbeat sent.
-    public private(set) var seq: UInt32 = 0
+    // The stored properties are internal but usable from inlinable code, and read from outside
+    // through the public accessors below: the engine inlines every event method into its loop
+    // (a call per event, and the copies of the machine around it, cost more than the decision).
+    // Widest first: 35 bytes with no hole, so a driver can pack its own small fields into the
+    // 5 bytes of tail padding (the engine's device slot is one 64-byte cache line).
     public var random: SeededRandom
-    private var previousDelay: Nanoseconds = 0
-    /// When the current session was welcomed.
-    public private(set) var onlineSince: Nanoseconds = 0
+    @usableFromInline var previousDelay: Nanoseconds = 0
+    @usableFromInline var _onlineSince: Nanoseconds = 0
+    @usableFromInline var _timerToken: UInt32 = 0
+    @usableFromInline var _seq: UInt32 = 0
+    @usableFromInline var _attempt: UInt16 = 0
+    @usableFromInline var _state: State = .idle
 
+    @inlinable @inline(__always)
     public init(random: SeededRandom) {
         self.random = random
     }
 
+    @inlinable @inline(__always) public var state: State { _state }
+    /// Consecutive failed attempts since the last reset.
+    @inlinable @inline(__always) public var attempt: UInt16 { _attempt }
+    /// The token of the one armed timer.
+    @inlinable @inline(__always) public var timerToken: UInt32 { _timerToken }
+    /// Sequence number of the last heartbeat sent.
+    @inlinable @inline(__always) public var seq: UInt32 { _seq }
+    /// When the current session was welcomed.
+    @inlinable @inline(__always) public var onlineSince: Nanoseconds { _onlineSince }
+
     /// True while the device holds a welcomed session.
-    @inline(__always)
-    public var isOnline: Bool { state == .online || state == .awaitingAck }
+    @inlinable @inline(__always)
+    public var isOnline: Bool { _state == .online || _state == .awaitingAck }
 
     /// True while the device has a transport open or opening.
-    @inline(__always)
-    public var hasTransport: Bool { state == .connecting || state == .handshaking || isOnline }
+    @inlinable @inline(__always)
+    public var hasTransport: Bool { _state == .connecting || _state == .handshaking || isOnline }
 
     /// The device joins the fleet: it connects.
+    @inlinable @inline(__always)
     public mutating func start(now: Nanoseconds, behaviour: DeviceBehaviour) -> Actions {
-        guard state == .idle else { return Actions() }
+        guard _state == .idle else { return Actions() }
         return beginConnect(now: now, behaviour: behaviour)
     }
 
     /// The device joins already online (a fleet in steady state at t = 0): its first heartbeat
     /// comes at a random phase within one interval, so a warm fleet does not beat in unison.
+    @inlinable @inline(__always)
     public mutating func resume(now: Nanoseconds, behaviour: DeviceBehaviour) -> Actions {
-        guard state == .idle else { return Actions() }
-        state = .online
-        onlineSince = now
+        guard _state == .idle else { return Actions() }
+        _state = .online
+        _onlineSince = now
         var actions = Actions()
         actions.note = .online
         arm(.heartbeat, at: now + random.uniform(1, max(1, behaviour.heartbeat)), into: &actions)
@@ -67,29 +81,31 @@ public struct DeviceMachine: Sendable {
     }
 
     /// The transport is up: say hello and wait for the welcome.
+    @inlinable @inline(__always)
     public mutating func transportUp(now: Nanoseconds, behaviour: DeviceBehaviour) -> Actions {
-        guard state == .connecting else { return Actions() }
-        state = .handshaking
+        guard _state == .connecting else { return Actions() }
+        _state = .handshaking
         var actions = Actions()
         actions.send = .hello
         arm(.handshake, at: now + behaviour.handshakeTimeout, into: &actions)
         return actions
     }
 
+    @inlinable @inline(__always)
     public mutating func received(_ message: Inbound, now: Nanoseconds, behaviour: DeviceBehaviour) -> Actions {
         switch message {
         case .welcome:
-            guard state == .handshaking else { return Actions() }
-            state = .online
-            onlineSince = now
+            guard _state == .handshaking else { return Actions() }
+            _state = .online
+            _onlineSince = now
             if behaviour.reconnect.resetAfter == nil { resetAttempts() }
             var actions = Actions()
             actions.note = .online
             arm(.heartbeat, at: now + behaviour.heartbeat, into: &actions)
             return actions
         case .ack(let acked):
-            guard state == .awaitingAck, acked == seq else { return Actions() }
-            state = .online
+            guard _state == .awaitingAck, acked == seq else { return Actions() }
+            _state = .online
             var actions = Actions()
             arm(.heartbeat, at: now + behaviour.heartbeat, into: &actions)
             return actions
@@ -103,9 +119,10 @@ public struct DeviceMachine: Sendable {
         }
     }
 
+    @inlinable @inline(__always)
     public mutating func timerFired(token: UInt32, now: Nanoseconds, behaviour: DeviceBehaviour) -> Actions {
         guard token == timerToken else { return Actions() }
-        switch state {
+        switch _state {
         case .connecting:
             var actions = fail(now: now, behaviour: behaviour, retryAfter: nil)
             actions.close = true
@@ -117,11 +134,11 @@ public struct DeviceMachine: Sendable {
             actions.note = .handshakeTimeout
             return actions
         case .online:
-            seq &+= 1
-            state = .awaitingAck
+            _seq &+= 1
+            _state = .awaitingAck
             var actions = Actions()
             actions.send = .heartbeat
-            actions.seq = seq
+            actions.seq = _seq
             arm(.ack, at: now + behaviour.ackTimeout, into: &actions)
             return actions
         case .awaitingAck:
@@ -138,8 +155,9 @@ public struct DeviceMachine: Sendable {
 
     /// The device power-cycles (or its session ends the way a reboot ends it): whatever it was
     /// doing, it starts afresh and connects at once, with its failure count cleared.
+    @inlinable @inline(__always)
     public mutating func restart(now: Nanoseconds, behaviour: DeviceBehaviour) -> Actions {
-        guard state != .idle else { return Actions() }
+        guard _state != .idle else { return Actions() }
         let wasOnline = isOnline
         resetAttempts()
         var actions = beginConnect(now: now, behaviour: behaviour)
@@ -149,6 +167,7 @@ public struct DeviceMachine: Sendable {
     }
 
     /// The transport went away (or never came up) without the device deciding it.
+    @inlinable @inline(__always)
     public mutating func transportDown(_ cause: DownCause, now: Nanoseconds, behaviour: DeviceBehaviour) -> Actions {
         guard hasTransport else { return Actions() }
         let wasOnline = isOnline
@@ -159,8 +178,9 @@ public struct DeviceMachine: Sendable {
 
     // MARK: - Internals
 
-    private mutating func beginConnect(now: Nanoseconds, behaviour: DeviceBehaviour) -> Actions {
-        state = .connecting
+    @inlinable @inline(__always)
+    mutating func beginConnect(now: Nanoseconds, behaviour: DeviceBehaviour) -> Actions {
+        _state = .connecting
         var actions = Actions()
         actions.connect = true
         arm(.connect, at: now + behaviour.connectTimeout, into: &actions)
@@ -168,36 +188,38 @@ public struct DeviceMachine: Sendable {
     }
 
     /// Leave the current attempt or session and schedule the next attempt.
-    private mutating func fail(now: Nanoseconds, behaviour: DeviceBehaviour, retryAfter: Nanoseconds?) -> Actions {
+    @inlinable @inline(__always)
+    mutating func fail(now: Nanoseconds, behaviour: DeviceBehaviour, retryAfter: Nanoseconds?) -> Actions {
         let policy = behaviour.reconnect
-        if isOnline, let stable = policy.resetAfter, now - onlineSince >= stable { resetAttempts() }
+        if isOnline, let stable = policy.resetAfter, now - _onlineSince >= stable { resetAttempts() }
         var actions = Actions()
-        if let maxAttempts = policy.maxAttempts, Int(attempt) >= maxAttempts {
-            state = .gaveUp
-            timerToken &+= 1
+        if let maxAttempts = policy.maxAttempts, Int(_attempt) >= maxAttempts {
+            _state = .gaveUp
+            _timerToken &+= 1
             actions.gaveUp = true
             return actions
         }
-        var delay = policy.delay(attempt: Int(attempt), previous: previousDelay, random: &random)
+        var delay = policy.delay(attempt: Int(_attempt), previous: previousDelay, random: &random)
         previousDelay = delay
         if policy.honourRetryAfter, let retryAfter, retryAfter > delay { delay = retryAfter }
-        if attempt < UInt16.max { attempt += 1 }
-        state = .backoff
+        if _attempt < UInt16.max { _attempt += 1 }
+        _state = .backoff
         arm(.reconnect, at: now + delay, into: &actions)
         return actions
     }
 
-    private mutating func resetAttempts() {
-        attempt = 0
+    @inlinable @inline(__always)
+    mutating func resetAttempts() {
+        _attempt = 0
         previousDelay = 0
     }
 
-    @inline(__always)
-    private mutating func arm(_ timer: DeviceTimer, at time: Nanoseconds, into actions: inout Actions) {
-        timerToken &+= 1
+    @inlinable @inline(__always)
+    mutating func arm(_ timer: DeviceTimer, at time: Nanoseconds, into actions: inout Actions) {
+        _timerToken &+= 1
         actions.timer = timer
         actions.timerAt = time
-        actions.timerToken = timerToken
+        actions.timerToken = _timerToken
     }
 }
 
@@ -224,5 +246,5 @@ public struct Actions: Sendable, Equatable {
     /// The device ran out of attempts and stays down.
     public var gaveUp = false
 
-    public init() {}
+    @inlinable public init() {}
 }

@@ -46,7 +46,7 @@ public struct ReconnectPolicy: Hashable, Sendable {
 
     /// The delay before retry number `attempt` (0-based). `previous` is the last delay this
     /// device used (for decorrelated jitter; pass 0 before the first retry).
-    @inline(__always)
+    @inlinable
     public func delay(attempt: Int, previous: Nanoseconds, random: inout SeededRandom) -> Nanoseconds {
         switch kind {
         case .constant:
@@ -68,7 +68,7 @@ public struct ReconnectPolicy: Hashable, Sendable {
     }
 
     /// `min(cap, base * 2^attempt)` without overflow.
-    @inline(__always)
+    @inlinable
     func exponential(_ attempt: Int) -> Nanoseconds {
         if attempt >= 62 || base <= 0 { return base <= 0 ? 0 : cap }
         let factor = Int64(1) << Int64(attempt)

@@ -14,14 +14,14 @@ public struct SeededRandom: RandomNumberGenerator, Hashable, Sendable {
         self.state = SeededRandom.mix(seed &+ SeededRandom.mix(stream &+ 0x632B_E59B_D9B4_E019))
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         return SeededRandom.mix(state)
     }
 
     /// The SplitMix64 finaliser: a good 64-bit hash, also used for stateless draws.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func mix(_ value: UInt64) -> UInt64 {
         var z = value
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -30,13 +30,13 @@ public struct SeededRandom: RandomNumberGenerator, Hashable, Sendable {
     }
 
     /// A uniform double in [0, 1).
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func unit() -> Double {
         Double(next() >> 11) * 0x1.0p-53
     }
 
     /// A uniform integer in [low, high] (inclusive); `low` when the range is empty.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func uniform(_ low: Int64, _ high: Int64) -> Int64 {
         guard high > low else { return low }
         let span = UInt64(bitPattern: high &- low) &+ 1
@@ -46,7 +46,7 @@ public struct SeededRandom: RandomNumberGenerator, Hashable, Sendable {
 
     /// A uniform double in [0, 1) from a stateless hash of a key: for draws that must not depend
     /// on how many other draws happened before (e.g. the environment's network churn).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func unit(hashing key: UInt64) -> Double {
         Double(mix(key) >> 11) * 0x1.0p-53
     }

@@ -130,5 +130,6 @@ private func behaviour(_ policy: ReconnectPolicy = ReconnectPolicy(kind: .consta
 }
 
 @Test func theMachineStaysSmall() {
-    #expect(MemoryLayout<DeviceMachine>.size <= 48)
+    // The engine packs its own fields into the machine's tail padding: one cache line a device.
+    #expect(MemoryLayout<DeviceMachine>.size <= 35)
 }

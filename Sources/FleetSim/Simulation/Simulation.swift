@@ -13,22 +13,30 @@ public struct Simulation {
 
     // MARK: Devices
 
+    /// One device: exactly one 64-byte cache line (the engine's fields fill the machine's tail
+    /// padding), allocated on a cache-line boundary, so handling an event touches one line.
     struct DeviceSlot {
         var machine: DeviceMachine
-        /// When the current connect attempt began (for handshake latency).
-        var attemptStart: Nanoseconds = 0
+        var link: Link = .none
+        var group: UInt16
+        var gateway: UInt16 = 0
+        /// When the current connect attempt began, in microseconds modulo 2^32: handshakes end
+        /// far sooner than the 71 minutes this wraps at, so the difference is exact.
+        var attemptStartUs: UInt32 = 0
         /// Incremented at each connect and close: events of an older connection are ignored.
         var connection: UInt32 = 0
-        var gatewayGeneration: UInt32 = 0
-        /// The mass disconnect this device was dropped in and has not come back from (0: none).
-        var episode: UInt32 = 0
         /// Neighbours in the list of devices attached to the same gateway (-1: none); valid
         /// while `link == .attached` and the gateway generation matches.
         var previousOnGateway: Int32 = -1
         var nextOnGateway: Int32 = -1
-        var group: UInt16
-        var gateway: UInt16 = 0
-        var link: Link = .none
+        /// The gateway's generation when this device attached, modulo 2^16: a crash drops every
+        /// device attached to the gateway, so no attached device is 65,536 generations old.
+        var gatewayGeneration: UInt16 = 0
+        /// The mass disconnect this device was dropped in and has not come back from (0: none).
+        var episode: UInt32 = 0
+
+        @inline(__always)
+        static func microseconds(_ t: Nanoseconds) -> UInt32 { UInt32(truncatingIfNeeded: t / Time.microsecond) }
     }
 
     enum Link: UInt8 { case none, connecting, attached }
@@ -299,7 +307,7 @@ public struct Simulation {
         guard current(event), devices[d].link == .attached else { return }
         let actions = devices[d].machine.received(.welcome, now: now, behaviour: behaviour(d))
         if devices[d].machine.isOnline {
-            let latencyNs = now - devices[d].attemptStart
+            let latencyNs = Nanoseconds(DeviceSlot.microseconds(now) &- devices[d].attemptStartUs) * Time.microsecond
             handshakes.record(nanoseconds: latencyNs)
             intervalHandshakes.record(nanoseconds: latencyNs)
             wentOnline(d, initial: false)
@@ -371,7 +379,7 @@ public struct Simulation {
     private mutating func connect(_ d: Int) -> Nanoseconds {
         devices[d].connection &+= 1
         devices[d].link = .connecting
-        devices[d].attemptStart = now
+        devices[d].attemptStartUs = DeviceSlot.microseconds(now)
         counters.connectAttempts += 1
         let second = now / Time.second
         if second != currentSecond {
@@ -445,7 +453,7 @@ public struct Simulation {
     private mutating func attach(_ d: Int, gateway gw: Int) {
         devices[d].link = .attached
         devices[d].gateway = UInt16(gw)
-        devices[d].gatewayGeneration = gateways[gw].generation
+        devices[d].gatewayGeneration = UInt16(truncatingIfNeeded: gateways[gw].generation)
         gateways[gw].open += 1
         let first = gateways[gw].firstDevice
         devices[d].previousOnGateway = -1
@@ -458,7 +466,7 @@ public struct Simulation {
     private mutating func detach(_ d: Int) {
         if devices[d].link == .attached {
             let gw = Int(devices[d].gateway)
-            if gateways[gw].generation == devices[d].gatewayGeneration {
+            if UInt16(truncatingIfNeeded: gateways[gw].generation) == devices[d].gatewayGeneration {
                 gateways[gw].open -= 1
                 let previous = devices[d].previousOnGateway, next = devices[d].nextOnGateway
                 if previous >= 0 { devices[Int(previous)].nextOnGateway = next } else { gateways[gw].firstDevice = next }
@@ -739,14 +747,18 @@ public struct Simulation {
     }
 }
 
-/// The device array, allocated once for the whole run and freed with the simulation.
+/// The device array, allocated once for the whole run on a cache-line boundary, and freed with
+/// the simulation.
 final class DeviceStorage {
     let devices: UnsafeMutableBufferPointer<Simulation.DeviceSlot>
     let behaviours: UnsafeMutableBufferPointer<DeviceBehaviour>
     private var initialized = 0
 
     init(devices count: Int, groups: [DeviceBehaviour]) {
-        devices = .allocate(capacity: max(1, count))
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * MemoryLayout<Simulation.DeviceSlot>.stride,
+                                                   alignment: 64)
+        devices = UnsafeMutableBufferPointer(start: raw.bindMemory(to: Simulation.DeviceSlot.self, capacity: max(1, count)),
+                                             count: max(1, count))
         behaviours = .allocate(capacity: max(1, groups.count))
         _ = behaviours.initialize(from: groups)
         initialized = count
@@ -754,7 +766,7 @@ final class DeviceStorage {
 
     deinit {
         devices.baseAddress!.deinitialize(count: initialized)
-        devices.deallocate()
+        UnsafeMutableRawPointer(devices.baseAddress!).deallocate()
         behaviours.baseAddress!.deinitialize(count: behaviours.count)
         behaviours.deallocate()
     }
