@@ -3,7 +3,7 @@ import Testing
 @testable import FleetSim
 
 @Test func queriesAreServedFirstComeFirstServedOnTheFirstFreeCore() {
-    var db = DatabaseModel(cores: 2, speed: 1, queueTimeout: nil, interval: Time.second, intervals: 10)
+    let db = DatabaseModel(cores: 2, speed: 1, queueTimeout: nil, interval: Time.second, intervals: 10)
     #expect(db.issue(arrival: 0, cost: 100) == 100)
     #expect(db.issue(arrival: 0, cost: 50) == 50)
     #expect(db.issue(arrival: 10, cost: 10) == 60)        // waits for the core freeing at 50
@@ -12,7 +12,7 @@ import Testing
 }
 
 @Test func workThatWouldWaitPastTheTimeoutIsRefusedAndCostsNothing() {
-    var db = DatabaseModel(cores: 1, speed: 1, queueTimeout: 5 * Time.second, interval: Time.second, intervals: 20)
+    let db = DatabaseModel(cores: 1, speed: 1, queueTimeout: 5 * Time.second, interval: Time.second, intervals: 20)
     #expect(db.issue(arrival: 0, cost: 4 * Time.second) != nil)
     #expect(db.issue(arrival: 0, cost: 4 * Time.second) != nil)   // waits 4 s
     #expect(db.issue(arrival: 0, cost: 4 * Time.second) == nil)   // would wait 8 s
@@ -21,14 +21,14 @@ import Testing
 }
 
 @Test func utilizationCountsBusyTimePerInterval() {
-    var db = DatabaseModel(cores: 2, speed: 1, queueTimeout: nil, interval: Time.second, intervals: 4)
+    let db = DatabaseModel(cores: 2, speed: 1, queueTimeout: nil, interval: Time.second, intervals: 4)
     _ = db.issue(arrival: Time.second / 2, cost: Time.second)      // 0.5 s in interval 0, 0.5 s in 1
     #expect(abs(db.utilization(interval: 0) - 0.25) < 1e-9)
     #expect(abs(db.utilization(interval: 1) - 0.25) < 1e-9)
 }
 
 @Test func addingCoresShortensTheQueue() {
-    var db = DatabaseModel(cores: 1, speed: 1, queueTimeout: nil, interval: Time.second, intervals: 4)
+    let db = DatabaseModel(cores: 1, speed: 1, queueTimeout: nil, interval: Time.second, intervals: 4)
     _ = db.issue(arrival: 0, cost: 1_000)
     db.setCores(3, at: 0)
     #expect(db.cores == 3)

@@ -8,27 +8,41 @@ import DeviceModel
 /// has arrived and a core is free, on the core that frees first. So a query costs one heap
 /// operation and no events of its own; its completion is known the moment it is issued.
 /// Work whose device has gone still runs: nothing here knows about devices.
-struct DatabaseModel {
-    /// When each core becomes free (a min-heap).
-    private var coreFree: [Nanoseconds]
+final class DatabaseModel {
+    /// When each core becomes free (a min-heap of `cores` entries).
+    private var coreFree: UnsafeMutablePointer<Nanoseconds>
+    private(set) var cores: Int
     /// Service-time divisor, for fractional capacity after `--scale`.
-    var speed: Double
-    var queueTimeout: Nanoseconds?
-    /// Busy core-time per report interval.
-    private(set) var busy: [Nanoseconds]
+    let speed: Double
+    let queueTimeout: Nanoseconds?
+    /// Busy core-time per report interval (`intervals + 1` entries).
+    private let busy: UnsafeMutablePointer<Nanoseconds>
+    private let busyCount: Int
     let interval: Nanoseconds
+    /// The report interval the last query started in, and where it ends: queries start in
+    /// FIFO order, so the next one almost always starts in the same interval (no division).
+    private var currentInterval = 0
+    private var currentIntervalEnd: Nanoseconds
     private(set) var queries: UInt64 = 0
     private(set) var refused: UInt64 = 0
 
     init(cores: Int, speed: Double, queueTimeout: Nanoseconds?, interval: Nanoseconds, intervals: Int) {
-        coreFree = Array(repeating: 0, count: max(1, cores))
+        self.cores = max(1, cores)
+        coreFree = .allocate(capacity: self.cores)
+        coreFree.initialize(repeating: 0, count: self.cores)
         self.speed = speed
         self.queueTimeout = queueTimeout
         self.interval = interval
-        busy = Array(repeating: 0, count: intervals + 1)
+        busyCount = intervals + 1
+        busy = .allocate(capacity: busyCount)
+        busy.initialize(repeating: 0, count: busyCount)
+        currentIntervalEnd = interval
     }
 
-    var cores: Int { coreFree.count }
+    deinit {
+        coreFree.deallocate()
+        busy.deallocate()
+    }
 
     /// How long a query arriving at `time` would wait for a core.
     func wait(at time: Nanoseconds) -> Nanoseconds { max(0, coreFree[0] - time) }
@@ -36,7 +50,7 @@ struct DatabaseModel {
     /// Issues a query arriving at `arrival` with service time `cost`; returns when it completes,
     /// or nil when it would wait longer than the queue timeout (refused, no database work).
     @inline(__always)
-    mutating func issue(arrival: Nanoseconds, cost: Nanoseconds) -> Nanoseconds? {
+    func issue(arrival: Nanoseconds, cost: Nanoseconds) -> Nanoseconds? {
         let start = max(arrival, coreFree[0])
         if let limit = queueTimeout, start - arrival > limit {
             refused += 1
@@ -52,30 +66,43 @@ struct DatabaseModel {
     }
 
     /// Changes the number of cores from `time` on. Work already issued keeps its schedule.
-    mutating func setCores(_ cores: Int, at time: Nanoseconds) {
+    func setCores(_ cores: Int, at time: Nanoseconds) {
         let target = max(1, cores)
-        if target > coreFree.count {
-            coreFree.append(contentsOf: repeatElement(time, count: target - coreFree.count))
+        // Keep the cores that free first (retire the busiest), add idle ones from `time`.
+        var free = Array(UnsafeBufferPointer(start: coreFree, count: self.cores)).sorted()
+        if target > free.count {
+            free.append(contentsOf: repeatElement(time, count: target - free.count))
         } else {
-            coreFree.sort()
-            coreFree.removeLast(coreFree.count - target)   // retire the busiest cores
+            free.removeLast(free.count - target)
         }
-        coreFree.sort()   // a sorted array is a valid min-heap
+        free.sort()   // a sorted array is a valid min-heap
+        coreFree.deallocate()
+        coreFree = .allocate(capacity: target)
+        _ = UnsafeMutableBufferPointer(start: coreFree, count: target).initialize(from: free)
+        self.cores = target
     }
 
     /// Fraction of the capacity used during interval `index`.
     func utilization(interval index: Int) -> Double {
-        guard index < busy.count else { return 0 }
-        return min(1, Double(busy[index]) / (Double(interval) * Double(coreFree.count)))
+        guard index < busyCount else { return 0 }
+        return min(1, Double(busy[index]) / (Double(interval) * Double(cores)))
     }
 
+    /// Adds the busy time of a query to the intervals it spans.
     @inline(__always)
-    private mutating func account(start: Nanoseconds, end: Nanoseconds) {
-        var i = Int(start / interval)
+    private func account(start: Nanoseconds, end: Nanoseconds) {
+        if start >= currentIntervalEnd || start < currentIntervalEnd - interval {
+            currentInterval = Int(start / interval)
+            currentIntervalEnd = Nanoseconds(currentInterval + 1) * interval
+        }
+        if end <= currentIntervalEnd {
+            if currentInterval < busyCount { busy[currentInterval] += end - start }
+            return
+        }
+        var i = currentInterval
         var from = start
-        while from < end, i < busy.count {
-            let boundary = Nanoseconds(i + 1) * interval
-            let until = min(end, boundary)
+        while from < end, i < busyCount {
+            let until = min(end, Nanoseconds(i + 1) * interval)
             busy[i] += until - from
             from = until
             i += 1
@@ -83,8 +110,8 @@ struct DatabaseModel {
     }
 
     @inline(__always)
-    private mutating func siftDown() {
-        let n = coreFree.count
+    private func siftDown() {
+        let n = cores
         if n == 1 { return }
         var parent = 0
         let value = coreFree[0]

@@ -29,8 +29,8 @@ struct SimEvent {
     }
 }
 
-/// The simulation's event queue: a calendar of ~67 ms buckets covering ~18 minutes, a small
-/// heap for events due within the bucket being drained, and a heap for the far future.
+/// The simulation's event queue: a two-level calendar (a timing wheel) of ~67 ms buckets, a
+/// small heap for events due within the bucket being drained, and a heap for the far future.
 ///
 /// Almost every event of a fleet simulation is a timer milliseconds to minutes ahead (replies,
 /// heartbeats, timeouts, backoff, session ends). A bucket is a chain of fixed-size chunks from
@@ -39,28 +39,41 @@ struct SimEvent {
 /// sequential read), so the memory traffic of a million-device fleet streams instead of chasing
 /// pointers, and the engine can prefetch the devices of the next events. Memory follows the
 /// events in flight, and chunks return to a free list: a steady-state run does not allocate.
-/// Events pushed into the bucket being drained (replies a few milliseconds out) go through a
-/// binary heap that stays small. Order is total and deterministic: by time, then insertion order.
+///
+/// The first level holds the 16,384 buckets of the current window (~18 minutes); the second
+/// level holds 4,096 whole windows (~52 days), and a window's events move down once, in one
+/// sequential pass, when the calendar reaches it. Only events further out than that (or pushed
+/// into the bucket being drained) go through a binary heap. Order is total and deterministic:
+/// by time, then insertion order.
 final class EventQueue {
     static let bucketShift: Int64 = 26               // 67,108,864 ns per bucket
-    static let bucketCount = 1 << 14                 // ≈ 1,100 s of calendar
+    static let windowShift: Int64 = 14               // buckets per window: 16,384 (≈ 1,100 s)
+    static let bucketCount = 1 << 14
     static let mask = bucketCount - 1
+    static let windowCount = 1 << 12                 // windows on the second level (≈ 52 days)
+    static let windowMask = windowCount - 1
     static let chunkSize = 32                        // events per chunk (768 bytes)
 
-    /// The chunk pool: `chunkCapacity` chunks of `chunkSize` events.
-    private var pool: UnsafeMutablePointer<SimEvent>
-    private var chunkCapacity: Int
+    /// The chunk pool: `chunkCapacity` chunks of `chunkSize` events, in segments of
+    /// `segmentChunks` chunks. The pool grows a segment at a time and never moves: no copy and
+    /// no doubling, so a million-device run's peak memory is the events it holds.
+    static let segmentShift = 11
+    static let segmentChunks = 1 << segmentShift     // 2,048 chunks (1.5 MiB) per segment
+    private var segments: UnsafeMutablePointer<UnsafeMutablePointer<SimEvent>>
+    private var segmentCapacity = 16
+    private var chunkCapacity = 0
     private var chunkNext: UnsafeMutablePointer<Int32>
     private var chunkFill: UnsafeMutablePointer<Int32>
     private var chunksUsed = 0
     private var freeChunks: Int32 = -1
-    /// First and last chunk of each bucket (-1: empty).
-    private let heads: UnsafeMutablePointer<Int32>
-    private let tails: UnsafeMutablePointer<Int32>
-    private let occupied: UnsafeMutablePointer<UInt64>
-    private var calendarCount = 0
-    /// Absolute number of the bucket being drained.
+    /// The buckets of the current window, then the windows: first and last chunk of each
+    /// (-1: empty) and a bitmap of the occupied ones.
+    private var buckets: Level
+    private var windows: Level
+    /// Absolute number of the bucket being drained (one before the window when a window opens).
     private var cursor: Int64 = 0
+    /// Absolute number of the window whose buckets the first level holds.
+    private var window: Int64 = 0
     /// The bucket being drained, sorted; `index` is the next event.
     private var sorted: [SimEvent] = []
     private var index = 0
@@ -69,42 +82,81 @@ final class EventQueue {
     private var overflow = OverflowHeap()
     private var seq: UInt32 = 0
 
+    /// One level of the calendar.
+    private struct Level {
+        let heads: UnsafeMutablePointer<Int32>
+        let tails: UnsafeMutablePointer<Int32>
+        let occupied: UnsafeMutablePointer<UInt64>
+        let slots: Int
+        var count = 0
+
+        init(slots: Int) {
+            self.slots = slots
+            heads = .allocate(capacity: slots)
+            heads.initialize(repeating: -1, count: slots)
+            tails = .allocate(capacity: slots)
+            tails.initialize(repeating: -1, count: slots)
+            occupied = .allocate(capacity: slots / 64)
+            occupied.initialize(repeating: 0, count: slots / 64)
+        }
+
+        func free() {
+            heads.deallocate()
+            tails.deallocate()
+            occupied.deallocate()
+        }
+
+        /// The first occupied slot at or after `start`, without wrapping (nil: none).
+        func firstOccupied(from start: Int) -> Int? {
+            guard start < slots else { return nil }
+            var word = start >> 6
+            var bits = occupied[word] & (~0 << UInt64(start & 63))
+            while bits == 0 {
+                word += 1
+                if word == slots / 64 { return nil }
+                bits = occupied[word]
+            }
+            return word << 6 | bits.trailingZeroBitCount
+        }
+    }
+
     init() {
-        chunkCapacity = 256
-        pool = .allocate(capacity: chunkCapacity * EventQueue.chunkSize)
-        chunkNext = .allocate(capacity: chunkCapacity)
-        chunkFill = .allocate(capacity: chunkCapacity)
-        heads = .allocate(capacity: EventQueue.bucketCount)
-        heads.initialize(repeating: -1, count: EventQueue.bucketCount)
-        tails = .allocate(capacity: EventQueue.bucketCount)
-        tails.initialize(repeating: -1, count: EventQueue.bucketCount)
-        occupied = .allocate(capacity: EventQueue.bucketCount / 64)
-        occupied.initialize(repeating: 0, count: EventQueue.bucketCount / 64)
+        segments = .allocate(capacity: segmentCapacity)
+        chunkNext = .allocate(capacity: 1)
+        chunkFill = .allocate(capacity: 1)
+        buckets = Level(slots: EventQueue.bucketCount)
+        windows = Level(slots: EventQueue.windowCount)
     }
 
     deinit {
-        pool.deallocate()
+        for k in 0..<chunkCapacity / EventQueue.segmentChunks { segments[k].deallocate() }
+        segments.deallocate()
         chunkNext.deallocate()
         chunkFill.deallocate()
-        heads.deallocate()
-        tails.deallocate()
-        occupied.deallocate()
+        buckets.free()
+        windows.free()
     }
 
-    var isEmpty: Bool { index >= sorted.count && near.count == 0 && calendarCount == 0 && overflow.count == 0 }
+    var isEmpty: Bool { count == 0 }
 
-    var count: Int { sorted.count - index + near.count + calendarCount + overflow.count }
+    var count: Int { sorted.count - index + near.count + buckets.count + windows.count + overflow.count }
 
     /// Schedules an event; `time` must not be before the last popped event.
     @inline(__always)
     func push(time: Nanoseconds, kind: UInt8, device: Int, token: UInt32 = 0, aux: UInt32 = 0) {
         seq &+= 1
-        let event = SimEvent(time: time, seq: seq, kind: kind, token: token, device: UInt32(device), aux: aux)
-        let bucket = time >> EventQueue.bucketShift
+        place(SimEvent(time: time, seq: seq, kind: kind, token: token, device: UInt32(device), aux: aux))
+    }
+
+    @inline(__always)
+    private func place(_ event: SimEvent) {
+        let bucket = event.time >> EventQueue.bucketShift
         if bucket <= cursor {
             near.push(event)
-        } else if bucket - cursor < Int64(EventQueue.bucketCount) {
-            file(event, slot: Int(bucket) & EventQueue.mask)
+        } else if bucket >> EventQueue.windowShift == window {
+            file(event, slot: Int(bucket) & EventQueue.mask, in: &buckets)
+        } else if (bucket >> EventQueue.windowShift) - window < Int64(EventQueue.windowCount) {
+            file(event, slot: Int(bucket >> EventQueue.windowShift) & EventQueue.windowMask, in: &windows)
         } else {
             overflow.push(event)
         }
@@ -115,6 +167,22 @@ final class EventQueue {
     @inline(__always)
     func upcoming(_ ahead: Int) -> SimEvent? {
         index + ahead < sorted.count ? sorted[index + ahead] : nil
+    }
+
+    /// The event `pop` would return next, left in the queue, if it is due no later than the
+    /// bucket of `limit`; nil when it is due later (or nothing is queued). The calendar does not
+    /// move past `limit`, so a caller may still push events from `limit` on without them
+    /// landing behind the cursor.
+    func peek(notAfterBucketOf limit: Nanoseconds) -> SimEvent? {
+        while true {
+            if index < sorted.count {
+                let next = sorted[index]
+                if let first = near.first, SimEvent.before(first, next) { return first }
+                return next
+            }
+            if let first = near.first { return first }
+            guard nextBucket(notAfter: limit >> EventQueue.bucketShift) != nil, advance() else { return nil }
+        }
     }
 
     /// The next event in time order, or nil when none is left.
@@ -133,23 +201,23 @@ final class EventQueue {
     }
 
     @inline(__always)
-    private func file(_ event: SimEvent, slot: Int) {
-        var chunk = tails[slot]
+    private func file(_ event: SimEvent, slot: Int, in level: inout Level) {
+        var chunk = level.tails[slot]
         if chunk < 0 || chunkFill[Int(chunk)] == Int32(EventQueue.chunkSize) {
             let fresh = takeChunk()
             if chunk < 0 {
-                heads[slot] = fresh
-                occupied[slot >> 6] |= 1 << UInt64(slot & 63)
+                level.heads[slot] = fresh
+                level.occupied[slot >> 6] |= 1 << UInt64(slot & 63)
             } else {
                 chunkNext[Int(chunk)] = fresh
             }
-            tails[slot] = fresh
+            level.tails[slot] = fresh
             chunk = fresh
         }
         let c = Int(chunk)
-        (pool + c * EventQueue.chunkSize + Int(chunkFill[c])).initialize(to: event)
+        (events(ofChunk: c) + Int(chunkFill[c])).initialize(to: event)
         chunkFill[c] += 1
-        calendarCount += 1
+        level.count += 1
     }
 
     private func takeChunk() -> Int32 {
@@ -167,12 +235,24 @@ final class EventQueue {
         return chunk
     }
 
+    @inline(__always)
+    private func events(ofChunk c: Int) -> UnsafeMutablePointer<SimEvent> {
+        segments[c >> EventQueue.segmentShift] + (c & (EventQueue.segmentChunks - 1)) * EventQueue.chunkSize
+    }
+
+    /// Adds a segment of chunks.
     private func growPool() {
-        let capacity = chunkCapacity * 2
-        let bigger = UnsafeMutablePointer<SimEvent>.allocate(capacity: capacity * EventQueue.chunkSize)
-        bigger.moveInitialize(from: pool, count: chunkCapacity * EventQueue.chunkSize)
-        pool.deallocate()
-        pool = bigger
+        let segment = chunkCapacity / EventQueue.segmentChunks
+        if segment == segmentCapacity {
+            let bigger = UnsafeMutablePointer<UnsafeMutablePointer<SimEvent>>.allocate(capacity: segmentCapacity * 2)
+            bigger.moveInitialize(from: segments, count: segmentCapacity)
+            segments.deallocate()
+            segments = bigger
+            segmentCapacity *= 2
+        }
+        segments[segment] = .allocate(capacity: EventQueue.segmentChunks * EventQueue.chunkSize)
+        let capacity = chunkCapacity + EventQueue.segmentChunks
+        // The chunk links are 8 bytes a chunk (a hundredth of the events): these may move.
         let next = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
         next.moveInitialize(from: chunkNext, count: chunkCapacity)
         chunkNext.deallocate()
@@ -184,63 +264,75 @@ final class EventQueue {
         chunkCapacity = capacity
     }
 
-    /// Moves to the next non-empty bucket; false when the queue is empty.
-    private func advance() -> Bool {
-        sorted.removeAll(keepingCapacity: true)
-        index = 0
-        migrate()
-        let next: Int64
-        if calendarCount > 0 {
-            next = cursor + Int64(nextOccupiedOffset())
-        } else if let first = overflow.first {
-            next = first.time >> EventQueue.bucketShift
-        } else {
-            return false
-        }
-        cursor = next
-        migrate()
-        let slot = Int(cursor) & EventQueue.mask
-        var chunk = heads[slot]
-        heads[slot] = -1
-        tails[slot] = -1
-        occupied[slot >> 6] &= ~(1 << UInt64(slot & 63))
+    /// Unlinks the chunks of a slot and calls `body` with each chunk's events, then frees them.
+    @inline(__always)
+    private func take(slot: Int, from level: inout Level, _ body: (UnsafeBufferPointer<SimEvent>) -> Void) {
+        var chunk = level.heads[slot]
+        level.heads[slot] = -1
+        level.tails[slot] = -1
+        level.occupied[slot >> 6] &= ~(1 << UInt64(slot & 63))
         while chunk >= 0 {
             let c = Int(chunk)
-            sorted.append(contentsOf: UnsafeBufferPointer(start: pool + c * EventQueue.chunkSize, count: Int(chunkFill[c])))
+            let events = UnsafeBufferPointer(start: events(ofChunk: c), count: Int(chunkFill[c]))
+            level.count -= events.count
+            body(events)
             let next = chunkNext[c]
             chunkNext[c] = freeChunks
             freeChunks = chunk
             chunk = next
         }
-        calendarCount -= sorted.count
+    }
+
+    /// Moves to the next non-empty bucket; false when the queue is empty.
+    private func advance() -> Bool {
+        sorted.removeAll(keepingCapacity: true)
+        index = 0
+        guard let bucket = nextBucket(notAfter: .max) else { return false }
+        cursor = bucket
+        take(slot: Int(bucket) & EventQueue.mask, from: &buckets) { sorted.append(contentsOf: $0) }
         sorted.sort(by: SimEvent.before)
         return true
     }
 
-    /// Offset (1…bucketCount-1) from the cursor to the next occupied bucket; the calendar is not empty.
-    private func nextOccupiedOffset() -> Int {
-        let words = EventQueue.bucketCount / 64
-        let start = (Int(cursor) + 1) & EventQueue.mask
-        var word = start >> 6
-        var bits = occupied[word] & (~0 << UInt64(start & 63))
-        var scanned = 0
-        while bits == 0 && scanned <= words {
-            word = (word + 1) & (words - 1)
-            bits = occupied[word]
-            scanned += 1
+    /// The next occupied bucket if it is not after bucket `limit`, opening the next windows that
+    /// hold events as needed (but none that starts after `limit`).
+    private func nextBucket(notAfter limit: Int64) -> Int64? {
+        while true {
+            if buckets.count > 0 {
+                // Every event on the first level is in the window and after the cursor.
+                let from = cursor < window << EventQueue.windowShift ? 0 : Int(cursor) & EventQueue.mask + 1
+                let bucket = window << EventQueue.windowShift | Int64(buckets.firstOccupied(from: from)!)
+                return bucket <= limit ? bucket : nil
+            }
+            guard let next = nextWindow(), next << EventQueue.windowShift <= limit else { return nil }
+            open(window: next)
         }
-        let slot = word << 6 | bits.trailingZeroBitCount
-        let offset = (slot - Int(cursor)) & EventQueue.mask
-        return offset == 0 ? EventQueue.bucketCount : offset
     }
 
-    /// Moves far-future events that are now within the calendar's horizon into their buckets.
-    private func migrate() {
-        let horizon = cursor + Int64(EventQueue.bucketCount)
-        while let first = overflow.first, first.time >> EventQueue.bucketShift < horizon {
-            let event = overflow.pop()
-            let bucket = event.time >> EventQueue.bucketShift
-            if bucket <= cursor { near.push(event) } else { file(event, slot: Int(bucket) & EventQueue.mask) }
+    /// The next window that holds events, when the current one is spent.
+    private func nextWindow() -> Int64? {
+        if windows.count > 0 {
+            let start = Int(window + 1) & EventQueue.windowMask
+            let slot = windows.firstOccupied(from: start) ?? windows.firstOccupied(from: 0)!
+            return window + 1 + Int64((slot - start) & EventQueue.windowMask)
+        }
+        // Far-future events are at least a whole second level away (see `open`).
+        return overflow.first.map { $0.time >> (EventQueue.bucketShift + EventQueue.windowShift) }
+    }
+
+    /// Makes `next` the current window: its events move down to the first level, in one pass.
+    private func open(window next: Int64) {
+        window = next
+        cursor = (next << EventQueue.windowShift) - 1
+        take(slot: Int(next) & EventQueue.windowMask, from: &windows) { events in
+            for event in events {
+                file(event, slot: Int(event.time >> EventQueue.bucketShift) & EventQueue.mask, in: &buckets)
+            }
+        }
+        // Far-future events that the second level can now hold.
+        while let first = overflow.first,
+              first.time >> (EventQueue.bucketShift + EventQueue.windowShift) - window < Int64(EventQueue.windowCount) {
+            place(overflow.pop())
         }
     }
 }

@@ -63,10 +63,13 @@ public struct Simulation {
     private let devices: UnsafeMutableBufferPointer<DeviceSlot>
     private let behaviours: UnsafeMutableBufferPointer<DeviceBehaviour>
     private let heartbeatCost: Nanoseconds
-    private var groups: [GroupRuntime]
+    private let groupStore: FixedArray<GroupRuntime>
+    private let groups: UnsafeMutableBufferPointer<GroupRuntime>
     private let queue = EventQueue()
-    private var database: DatabaseModel
-    private var gateways: [GatewayModel]
+    private var joins = JoinSchedule()
+    private let database: DatabaseModel
+    private let gatewayStore: FixedArray<GatewayModel>
+    private let gateways: UnsafeMutableBufferPointer<GatewayModel>
     private let gatewaySpec: Scenario.Gateways
     private var roundRobin = 0
     private var admission: Scenario.Admission?
@@ -125,7 +128,8 @@ public struct Simulation {
         let db = scenario.backend.database
         database = DatabaseModel(cores: db.cores, speed: db.speed, queueTimeout: db.queueTimeout,
                                  interval: scenario.interval, intervals: intervals)
-        gateways = Array(repeating: GatewayModel(), count: max(1, scenario.backend.gateways.count))
+        gatewayStore = FixedArray(Array(repeating: GatewayModel(), count: max(1, scenario.backend.gateways.count)))
+        gateways = gatewayStore.items
         series = Report.Series(intervalS: Time.seconds(scenario.interval))
         admission = scenario.backend.admission
 
@@ -139,7 +143,8 @@ public struct Simulation {
             groups.append(GroupRuntime(name: group.name, firmware: group.firmware, behaviour: profile.behaviour,
                                        lookupCost: cost, sessionLifetime: profile.sessionLifetime, warm: group.warm))
         }
-        self.groups = groups
+        groupStore = FixedArray(groups)
+        self.groups = groupStore.items
 
         // Every device of the run, including those the timeline adds, exists from the start.
         let total = scenario.totalDevices
@@ -150,18 +155,15 @@ public struct Simulation {
         behaviours = storage.behaviours
         heartbeatCost = db.heartbeatCost
         var next = 0
-        var joins: [(time: Nanoseconds, device: Int)] = []
-        joins.reserveCapacity(total)
         let seed = scenario.seed
         func addDevices(group: Int, count: Int, at: Nanoseconds, ramp: Nanoseconds) {
-            for k in 0..<count {
+            for _ in 0..<count {
                 let random = SeededRandom(seed: seed, stream: UInt64(next))
                 (buffer.baseAddress! + next).initialize(to: DeviceSlot(machine: DeviceMachine(random: random),
                                                                         group: UInt16(group)))
-                let offset = count > 1 ? Nanoseconds(Double(ramp) * Double(k) / Double(count)) : 0
-                joins.append((at + offset, next))
                 next += 1
             }
+            joins.add(first: next - count, count: count, at: at, ramp: ramp)
         }
         for (g, group) in scenario.fleet.enumerated() {
             addDevices(group: g, count: group.count, at: group.joinAt, ramp: group.ramp)
@@ -171,13 +173,8 @@ public struct Simulation {
                 addDevices(group: g, count: count, at: event.at, ramp: ramp)
             }
         }
-        // Schedule in time order so that equal times keep device order.
-        joins.sort { $0.time < $1.time || ($0.time == $1.time && $0.device < $1.device) }
-        for (i, event) in scenario.timeline.enumerated() where event.at == 0 {
-            queue.push(time: 0, kind: Kind.timeline.rawValue, device: i)
-        }
-        for join in joins { queue.push(time: join.time, kind: Kind.join.rawValue, device: join.device) }
-        for (i, event) in scenario.timeline.enumerated() where event.at > 0 {
+        // Timeline events at t = 0 come before the joins at t = 0 (`joinGoesFirst`).
+        for (i, event) in scenario.timeline.enumerated() {
             queue.push(time: event.at, kind: Kind.timeline.rawValue, device: i)
         }
         for k in 1...max(1, intervals) {
@@ -195,8 +192,17 @@ public struct Simulation {
                     shouldStop: (() -> Bool)? = nil) -> Report {
         let wallStart = DispatchTime.now().uptimeNanoseconds
         var interrupted = false
-        while let event = queue.pop() {
-            if event.time > scenario.duration { break }
+        while true {
+            if !joins.isEmpty && joinGoesFirst() {
+                if joins.nextTime > scenario.duration { break }
+                now = joins.nextTime
+                eventsProcessed &+= 1
+                let d = joins.nextDevice
+                joins.advance()
+                onJoin(d)
+                continue
+            }
+            guard let event = queue.pop(), event.time <= scenario.duration else { break }
             now = event.time
             eventsProcessed &+= 1
             if let ahead = queue.upcoming(3) { fleetsim_prefetch(devices.baseAddress! + ahead.device) }
@@ -224,6 +230,14 @@ public struct Simulation {
         var report = makeReport(wallSeconds: wall)
         if interrupted { report.incomplete = "interrupted at t=\(Time.seconds(now))s" }
         return report
+    }
+
+    /// Whether the next join comes before the queue's next event. Joins rank as if queued at
+    /// the start right after the timeline events at t = 0: before anything else at the same time.
+    private func joinGoesFirst() -> Bool {
+        guard let head = queue.peek(notAfterBucketOf: joins.nextTime) else { return true }
+        if joins.nextTime != head.time { return joins.nextTime < head.time }
+        return !(head.time == 0 && head.kind == Kind.timeline.rawValue)
     }
 
     // MARK: - Event handlers
