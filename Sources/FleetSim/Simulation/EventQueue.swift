@@ -1,3 +1,4 @@
+import CFleetSimSupport
 import DeviceModel
 
 /// One scheduled event: 24 bytes, no references.
@@ -74,9 +75,16 @@ final class EventQueue {
     private var cursor: Int64 = 0
     /// Absolute number of the window whose buckets the first level holds.
     private var window: Int64 = 0
-    /// The bucket being drained, sorted; `index` is the next event.
-    private var sorted: [SimEvent] = []
+    /// The bucket being drained, sorted: `sortedCount` events, `index` is the next one.
+    private var sorted: UnsafeMutablePointer<SimEvent>
+    private var sortedCount = 0
+    /// The capacity of `sorted` and of `scratch`, the radix sort's second buffer.
+    private var sortedCapacity = 256
+    /// The chunks of the bucket being opened (reused).
+    private var runs: [UnsafeBufferPointer<SimEvent>] = []
     private var index = 0
+    private var scratch: UnsafeMutablePointer<SimEvent>
+    private let radixCounts = UnsafeMutablePointer<Int32>.allocate(capacity: 3 * 512)
     /// Events pushed into the bucket being drained after it was opened.
     private var near = OverflowHeap()
     private var overflow = OverflowHeap()
@@ -122,6 +130,8 @@ final class EventQueue {
 
     init() {
         segments = .allocate(capacity: segmentCapacity)
+        sorted = .allocate(capacity: sortedCapacity)
+        scratch = .allocate(capacity: sortedCapacity)
         chunkNext = .allocate(capacity: 1)
         chunkFill = .allocate(capacity: 1)
         buckets = Level(slots: EventQueue.bucketCount)
@@ -131,6 +141,9 @@ final class EventQueue {
     deinit {
         for k in 0..<chunkCapacity / EventQueue.segmentChunks { segments[k].deallocate() }
         segments.deallocate()
+        sorted.deallocate()
+        scratch.deallocate()
+        radixCounts.deallocate()
         chunkNext.deallocate()
         chunkFill.deallocate()
         buckets.free()
@@ -139,7 +152,7 @@ final class EventQueue {
 
     var isEmpty: Bool { count == 0 }
 
-    var count: Int { sorted.count - index + near.count + buckets.count + windows.count + overflow.count }
+    var count: Int { sortedCount - index + near.count + buckets.count + windows.count + overflow.count }
 
     /// Schedules an event; `time` must not be before the last popped event.
     @inline(__always)
@@ -166,7 +179,7 @@ final class EventQueue {
     /// for prefetching.
     @inline(__always)
     func upcoming(_ ahead: Int) -> SimEvent? {
-        index + ahead < sorted.count ? sorted[index + ahead] : nil
+        index + ahead < sortedCount ? sorted[index + ahead] : nil
     }
 
     /// The event `pop` would return next, left in the queue, if it is due no later than the
@@ -175,7 +188,7 @@ final class EventQueue {
     /// landing behind the cursor.
     func peek(notAfterBucketOf limit: Nanoseconds) -> SimEvent? {
         while true {
-            if index < sorted.count {
+            if index < sortedCount {
                 let next = sorted[index]
                 if let first = near.first, SimEvent.before(first, next) { return first }
                 return next
@@ -189,7 +202,7 @@ final class EventQueue {
     @inline(__always)
     func pop() -> SimEvent? {
         while true {
-            if index < sorted.count {
+            if index < sortedCount {
                 let next = sorted[index]
                 if let first = near.first, SimEvent.before(first, next) { return near.pop() }
                 index += 1
@@ -285,13 +298,126 @@ final class EventQueue {
 
     /// Moves to the next non-empty bucket; false when the queue is empty.
     private func advance() -> Bool {
-        sorted.removeAll(keepingCapacity: true)
+        sortedCount = 0
         index = 0
         guard let bucket = nextBucket(notAfter: .max) else { return false }
         cursor = bucket
-        take(slot: Int(bucket) & EventQueue.mask, from: &buckets) { sorted.append(contentsOf: $0) }
-        sorted.sort(by: SimEvent.before)
+        // The chunks go back to the free list but keep their events until the next push: the
+        // sort reads them in place.
+        runs.removeAll(keepingCapacity: true)
+        var n = 0
+        take(slot: Int(bucket) & EventQueue.mask, from: &buckets) { chunk in
+            runs.append(chunk)
+            n += chunk.count
+        }
+        if n > sortedCapacity {
+            sorted.deallocate()
+            scratch.deallocate()
+            sortedCapacity = max(n, 2 * sortedCapacity)
+            sorted = .allocate(capacity: sortedCapacity)
+            scratch = .allocate(capacity: sortedCapacity)
+        }
+        sortedCount = n
+        sortBucket()
+        prefetchNextBucket()
         return true
+    }
+
+    /// Starts loading the events of the next bucket while this one is handled: they were
+    /// written seconds to minutes ago and have left the cache, and its chunks are scattered
+    /// over the pool, where the hardware prefetcher cannot guess them.
+    private func prefetchNextBucket() {
+        guard cursor & Int64(EventQueue.mask) != Int64(EventQueue.mask),
+              let slot = buckets.firstOccupied(from: Int(cursor) & EventQueue.mask + 1) else { return }
+        var chunk = buckets.heads[slot]
+        var budget = 8   // chunks (96 cache lines) at most
+        while chunk >= 0 && budget > 0 {
+            let base = UnsafeRawPointer(events(ofChunk: Int(chunk)))
+            let bytes = Int(chunkFill[Int(chunk)]) * MemoryLayout<SimEvent>.stride
+            for offset in stride(from: 0, to: bytes, by: 64) { fleetsim_prefetch(base + offset) }
+            chunk = chunkNext[Int(chunk)]
+            budget -= 1
+        }
+    }
+
+    /// Sorts the opened bucket's events (`runs`) into `sorted` by (time, insertion order).
+    ///
+    /// The events of a bucket share the upper bits of their times, so a counting sort on the
+    /// lower 26 bits orders them by time, in linear time: one pass on the top 8 bits for a small
+    /// bucket (then they are nearly sorted), three stable passes of 9 bits for a large one. An
+    /// insertion sort finishes: it settles what the first pass left and equal times (events
+    /// arrive in a bucket almost always in insertion order), mostly one comparison per event.
+    /// The buffers are kept between buckets: no allocation in steady state.
+    private func sortBucket() {
+        let n = sortedCount
+        let counts = radixCounts
+        @inline(__always) func digit(_ e: SimEvent, _ shift: Int) -> Int {
+            (Int(truncatingIfNeeded: e.time) >> shift) & 511
+        }
+        if n <= 16 {
+            var i = 0
+            for run in runs { for e in run { (sorted + i).initialize(to: e); i += 1 } }
+        } else if n <= 2048 {
+            // One pass on bits 18–25 (256 ranges of 262 µs).
+            counts.initialize(repeating: 0, count: 256)
+            for run in runs { for e in run { counts[digit(e, 18) & 255] += 1 } }
+            var sum: Int32 = 0
+            for d in 0..<256 { let c = counts[d]; counts[d] = sum; sum += c }
+            for run in runs {
+                for e in run {
+                    let d = digit(e, 18) & 255
+                    (sorted + Int(counts[d])).initialize(to: e)
+                    counts[d] += 1
+                }
+            }
+        } else {
+            counts.initialize(repeating: 0, count: 3 * 512)
+            for run in runs {
+                for e in run {
+                    counts[digit(e, 0)] += 1
+                    counts[512 + digit(e, 9)] += 1
+                    counts[1024 + digit(e, 18)] += 1
+                }
+            }
+            for pass in 0..<3 {
+                var sum: Int32 = 0
+                for d in 0..<512 {
+                    let c = counts[pass * 512 + d]
+                    counts[pass * 512 + d] = sum
+                    sum += c
+                }
+            }
+            // Chunks → sorted → scratch → sorted, by the digits from least to most significant.
+            for run in runs {
+                for e in run {
+                    let d = digit(e, 0)
+                    (sorted + Int(counts[d])).initialize(to: e)
+                    counts[d] += 1
+                }
+            }
+            @inline(__always) func scatter(_ from: UnsafeMutablePointer<SimEvent>, _ to: UnsafeMutablePointer<SimEvent>,
+                                           shift: Int, offsets: UnsafeMutablePointer<Int32>) {
+                for i in 0..<n {
+                    let e = from[i]
+                    let d = digit(e, shift)
+                    (to + Int(offsets[d])).initialize(to: e)
+                    offsets[d] += 1
+                }
+            }
+            scatter(sorted, scratch, shift: 9, offsets: counts + 512)
+            scatter(scratch, sorted, shift: 18, offsets: counts + 1024)
+        }
+        var i = 1
+        while i < n {
+            let e = sorted[i]
+            var j = i
+            while j > 0 && SimEvent.before(e, sorted[j - 1]) {
+                sorted[j] = sorted[j - 1]
+                j -= 1
+            }
+            sorted[j] = e
+            i += 1
+        }
     }
 
     /// The next occupied bucket if it is not after bucket `limit`, opening the next windows that
