@@ -51,3 +51,67 @@ import Testing
     let e = SimEvent(time: 5, seq: 1, kind: 11, token: 0x12_3456, device: 0xFFFF_FFFE, aux: 77)
     #expect(e.kind == 11 && e.token == 0x12_3456 && e.device == 0xFFFF_FFFE && e.aux == 77)
 }
+
+/// Pushes and pops at random against a reference (a sorted list), across every path of the
+/// queue: the bucket being drained, large buckets (counting sort), later windows of the
+/// calendar's second level, and the far future past it.
+@Test func theQueueAgreesWithAReferenceAcrossEveryLevel() {
+    let queue = EventQueue()
+    var random = SeededRandom(seed: 11)
+    // Kept sorted latest first, so the next event is the last one.
+    var reference: [(time: Int64, id: Int)] = []
+    var id = 0
+    var now: Int64 = 0
+    func push(_ time: Int64) {
+        queue.push(time: time, kind: 2, device: id)
+        var low = 0, high = reference.count
+        while low < high {
+            let mid = (low + high) / 2
+            if reference[mid].time > time || (reference[mid].time == time && reference[mid].id > id) {
+                low = mid + 1
+            } else {
+                high = mid
+            }
+        }
+        reference.insert((time, id), at: low)
+        id += 1
+    }
+    // A crowded bucket a second out: 5,000 events within its 67 ms, a tenth of them tied.
+    for k in 0..<5_000 { push(Time.second + (k % 10 == 0 ? 7 : random.uniform(0, 60 * Time.millisecond))) }
+    var popped = 0
+    while let e = queue.pop() {
+        // The reference's next event is the earliest, and among equal times the first pushed.
+        let expected = reference.removeLast()
+        #expect(e.time == expected.time && e.device == expected.id)
+        if e.time != expected.time || e.device != expected.id { return }
+        now = e.time
+        popped += 1
+        if id < 12_000 {
+            switch random.uniform(0, 5) {
+            case 0: push(now)                                               // a tie with what is due
+            case 1: push(now + random.uniform(0, 50 * Time.millisecond))    // the drained bucket
+            case 2: push(now + random.uniform(0, 20 * Time.minute))         // this window or the next
+            case 3: push(now + random.uniform(0, 30 * 24 * Time.hour))      // the second level
+            case 4: push(now + random.uniform(60, 90) * 24 * Time.hour)     // past it
+            default: push(now + Time.second + random.uniform(0, 4) * 15 * Time.millisecond)
+            }
+        }
+    }
+    #expect(reference.isEmpty)
+    #expect(popped == id)
+}
+
+/// `peek(notAfterBucketOf:)` answers without moving the calendar past its limit, so an event
+/// pushed afterwards for an earlier time still comes out first.
+@Test func peekingDoesNotMoveTheCalendarPastTheLimit() {
+    let queue = EventQueue()
+    queue.push(time: 100 * Time.second, kind: 1, device: 1)
+    queue.push(time: 40 * 24 * Time.hour, kind: 1, device: 2)
+    #expect(queue.peek(notAfterBucketOf: Time.second) == nil)
+    queue.push(time: Time.second + 5, kind: 1, device: 3)
+    #expect(queue.peek(notAfterBucketOf: 2 * Time.second)?.device == 3)
+    #expect(queue.pop()?.device == 3)
+    #expect(queue.peek(notAfterBucketOf: 50 * Time.second) == nil)
+    queue.push(time: 60 * Time.second, kind: 1, device: 4)
+    #expect([queue.pop()?.device, queue.pop()?.device, queue.pop()?.device, queue.pop()?.device] == [4, 1, 2, nil])
+}

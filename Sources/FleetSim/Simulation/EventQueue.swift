@@ -343,7 +343,7 @@ final class EventQueue {
     /// Sorts the opened bucket's events (`runs`) into `sorted` by (time, insertion order).
     ///
     /// The events of a bucket share the upper bits of their times, so a counting sort on the
-    /// lower 26 bits orders them by time, in linear time: one pass on the top 8 bits for a small
+    /// lower 26 bits orders them by time, in linear time: one pass on the top bits for a small
     /// bucket (then they are nearly sorted), three stable passes of 9 bits for a large one. An
     /// insertion sort finishes: it settles what the first pass left and equal times (events
     /// arrive in a bucket almost always in insertion order), mostly one comparison per event.
@@ -358,14 +358,17 @@ final class EventQueue {
             var i = 0
             for run in runs { for e in run { (sorted + i).initialize(to: e); i += 1 } }
         } else if n <= 2048 {
-            // One pass on bits 18–25 (256 ranges of 262 µs).
-            counts.initialize(repeating: 0, count: 256)
-            for run in runs { for e in run { counts[digit(e, 18) & 255] += 1 } }
+            // One pass on the top bits of the 26: about as many ranges as events (at most 256).
+            let bits = min(8, Int.bitWidth - n.leadingZeroBitCount)
+            let shift = 26 - bits, ranges = 1 << bits
+            @inline(__always) func range(_ e: SimEvent) -> Int { (Int(truncatingIfNeeded: e.time) >> shift) & (ranges - 1) }
+            counts.initialize(repeating: 0, count: ranges)
+            for run in runs { for e in run { counts[range(e)] += 1 } }
             var sum: Int32 = 0
-            for d in 0..<256 { let c = counts[d]; counts[d] = sum; sum += c }
+            for d in 0..<ranges { let c = counts[d]; counts[d] = sum; sum += c }
             for run in runs {
                 for e in run {
-                    let d = digit(e, 18) & 255
+                    let d = range(e)
                     (sorted + Int(counts[d])).initialize(to: e)
                     counts[d] += 1
                 }
