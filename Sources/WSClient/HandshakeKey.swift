@@ -18,7 +18,13 @@ struct HandshakeKey: Equatable {
     var encoded: String { Base64.encode(bytes) }
 
     /// The `Sec-WebSocket-Accept` value the server must answer (RFC 6455 §4.2.2).
-    var expectedAccept: String {
-        Base64.encode(SHA1.hash(Array((encoded + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8)))
+    var expectedAccept: String { WSHandshake.accept(forKey: encoded) }
+}
+
+/// RFC 6455 handshake values, for servers and test peers.
+public enum WSHandshake {
+    /// The `Sec-WebSocket-Accept` value a server answers to a `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
+    public static func accept(forKey key: String) -> String {
+        Base64.encode(SHA1.hash(Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8)))
     }
 }

@@ -7,8 +7,10 @@ import WSClient
 // WSClientBench: measures WSClient against a loopback echo server running in another process.
 //
 //   WSClientBench server [--port 9001] [--threads 1] [--deflate] [--tls cert.pem key.pem] [--reuseport]
+//   WSClientBench server --light [--port 9001] [--threads 1] [--reuseport]   (ws:// only, no extensions)
 //   WSClientBench idle --url ws://127.0.0.1:9001/ --connections 15000 [--sources 2-9] [--inflight 256] [--deflate] [--ca cert.pem]
 //   WSClientBench heartbeat --url ws://127.0.0.1:9001/ --connections 1000 --rounds 20 [--deflate] [--ca cert.pem]
+//   (idle and heartbeat: [--client-threads N], default one event-loop thread per core)
 //
 // `idle` prints set-up rate (connections/s) and client memory per idle connection (peak RSS
 // minus the RSS before connecting, divided by connections). `heartbeat` prints client CPU time
@@ -122,7 +124,10 @@ func makeClient() throws -> WSClient {
     if flag("--deflate") { config.compression = WSCompression() }
     if let ca = option("--ca") { config.tls.caFile = ca }
     if let name = option("--server-name") { config.tls.serverName = name }
-    return try WSClient(configuration: config, eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+    // One loop thread per core by default; `--client-threads N` to choose.
+    let group: EventLoopGroup = option("--client-threads").flatMap { Int($0) }
+        .map { MultiThreadedEventLoopGroup(numberOfThreads: $0) } ?? MultiThreadedEventLoopGroup.singleton
+    return try WSClient(configuration: config, eventLoopGroup: group)
 }
 
 /// Opens `count` connections keeping at most `inflight` handshakes in flight; returns seconds taken.
@@ -155,6 +160,10 @@ func endpoint(_ client: WSClient) throws -> WSEndpoint {
 }
 
 switch args.first {
+case "server" where flag("--light"):
+    try LightEchoServer.run(port: Int(option("--port") ?? "9001") ?? 9001, threads: Int(option("--threads") ?? "1") ?? 1,
+                            reusePort: flag("--reuseport"))
+
 case "server":
     try EchoServer.run(port: Int(option("--port") ?? "9001") ?? 9001, threads: Int(option("--threads") ?? "1") ?? 1,
                        deflate: flag("--deflate"), certFile: option("--tls"), keyFile: args.firstIndex(of: "--tls").map { args[$0 + 2] },
