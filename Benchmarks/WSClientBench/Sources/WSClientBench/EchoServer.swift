@@ -36,22 +36,28 @@ enum EchoServer {
                     try channel.pipeline.syncOperations.addHandler(EchoHandler())
                 }
             })
+        try serve(group: group, port: port, reusePort: reusePort, label: "") { channel in
+            channel.eventLoop.makeCompletedFuture {
+                if let tls {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                }
+            }.flatMap {
+                channel.pipeline.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+            }
+        }
+    }
+
+    /// Listens on 127.0.0.1:`port` with the benchmarks' socket options and serves until closed.
+    static func serve(group: EventLoopGroup, port: Int, reusePort: Bool, label: String,
+                      child: @escaping @Sendable (Channel) -> EventLoopFuture<Void>) throws {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_REUSEPORT)), value: reusePort ? 1 : 0)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let tls {
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
-                    }
-                }.flatMap {
-                    channel.pipeline.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
-                }
-            }
+            .childChannelInitializer(child)
         let channel = try bootstrap.bind(host: "127.0.0.1", port: port).wait()
-        print("listening \(channel.localAddress!.port!)")
+        print("listening \(channel.localAddress!.port!)\(label)")
         try channel.closeFuture.wait()
     }
 }

@@ -16,17 +16,9 @@ import Glibc
 enum LightEchoServer {
     static func run(port: Int, threads: Int, reusePort: Bool) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 4096)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_REUSEPORT)), value: reusePort ? 1 : 0)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(LightEchoHandler()) }
-            }
-        let channel = try bootstrap.bind(host: "127.0.0.1", port: port).wait()
-        print("listening \(channel.localAddress!.port!) (light)")
-        try channel.closeFuture.wait()
+        try EchoServer.serve(group: group, port: port, reusePort: reusePort, label: " (light)") { channel in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(LightEchoHandler()) }
+        }
     }
 }
 
