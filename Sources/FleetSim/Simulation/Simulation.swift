@@ -25,10 +25,9 @@ public struct Simulation {
         var attemptStartUs: UInt32 = 0
         /// Incremented at each connect and close: events of an older connection are ignored.
         var connection: UInt32 = 0
-        /// Neighbours in the list of devices attached to the same gateway (-1: none); valid
-        /// while `link == .attached` and the gateway generation matches.
-        var previousOnGateway: Int32 = -1
-        var nextOnGateway: Int32 = -1
+        /// This device's place in its gateway's `members`; valid while `link == .attached` and
+        /// the gateway generation matches.
+        var placeOnGateway: Int32 = -1
         /// The gateway's generation when this device attached, modulo 2^16: a crash drops every
         /// device attached to the gateway, so no attached device is 65,536 generations old.
         var gatewayGeneration: UInt16 = 0
@@ -128,7 +127,7 @@ public struct Simulation {
         let db = scenario.backend.database
         database = DatabaseModel(cores: db.cores, speed: db.speed, queueTimeout: db.queueTimeout,
                                  interval: scenario.interval, intervals: intervals)
-        gatewayStore = FixedArray(Array(repeating: GatewayModel(), count: max(1, scenario.backend.gateways.count)))
+        gatewayStore = FixedArray((0..<max(1, scenario.backend.gateways.count)).map { _ in GatewayModel() })
         gateways = gatewayStore.items
         series = Report.Series(intervalS: Time.seconds(scenario.interval))
         admission = scenario.backend.admission
@@ -469,11 +468,7 @@ public struct Simulation {
         devices[d].gateway = UInt16(gw)
         devices[d].gatewayGeneration = UInt16(truncatingIfNeeded: gateways[gw].generation)
         gateways[gw].open += 1
-        let first = gateways[gw].firstDevice
-        devices[d].previousOnGateway = -1
-        devices[d].nextOnGateway = first
-        if first >= 0 { devices[Int(first)].previousOnGateway = Int32(d) }
-        gateways[gw].firstDevice = Int32(d)
+        devices[d].placeOnGateway = gateways[gw].members.insert(Int32(d))
     }
 
     /// The device closes its transport (or it is gone): release the gateway's connection.
@@ -482,9 +477,8 @@ public struct Simulation {
             let gw = Int(devices[d].gateway)
             if UInt16(truncatingIfNeeded: gateways[gw].generation) == devices[d].gatewayGeneration {
                 gateways[gw].open -= 1
-                let previous = devices[d].previousOnGateway, next = devices[d].nextOnGateway
-                if previous >= 0 { devices[Int(previous)].nextOnGateway = next } else { gateways[gw].firstDevice = next }
-                if next >= 0 { devices[Int(next)].previousOnGateway = previous }
+                let place = devices[d].placeOnGateway
+                if let moved = gateways[gw].members.remove(at: place) { devices[Int(moved)].placeOnGateway = place }
             }
         }
         devices[d].link = .none
@@ -517,17 +511,13 @@ public struct Simulation {
     /// Stops a gateway: every connection on it drops; it accepts again after `down`.
     private mutating func takeDown(_ gw: Int, for down: Nanoseconds, cause: String, detail: String,
                           milestone: Report.Milestone.Kind?) {
-        // Walk the gateway's own list of devices instead of the whole fleet: a crash costs its
-        // connections, not a pass over a million devices.
-        var dropped: [Int] = []
-        dropped.reserveCapacity(gateways[gw].open)
-        var d = gateways[gw].firstDevice
-        while d >= 0 {
-            dropped.append(Int(d))
-            d = devices[Int(d)].nextOnGateway
-        }
+        // Read the gateway's own set of devices instead of the whole fleet: a crash costs its
+        // connections, not a pass over a million devices. Device order makes it deterministic
+        // and walks the device array forwards.
+        let members = gateways[gw].members
+        var dropped = UnsafeBufferPointer(start: members.items, count: members.count).map { Int($0) }
         dropped.sort()
-        gateways[gw].firstDevice = -1
+        members.removeAll()
         gateways[gw].up = false
         gateways[gw].generation &+= 1
         gateways[gw].open = 0
