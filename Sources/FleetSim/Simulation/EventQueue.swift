@@ -330,7 +330,7 @@ final class EventQueue {
         guard cursor & Int64(EventQueue.mask) != Int64(EventQueue.mask),
               let slot = buckets.firstOccupied(from: Int(cursor) & EventQueue.mask + 1) else { return }
         var chunk = buckets.heads[slot]
-        var budget = 8   // chunks (96 cache lines) at most
+        var budget = 128   // chunks (96 KiB) at most
         while chunk >= 0 && budget > 0 {
             let base = UnsafeRawPointer(events(ofChunk: Int(chunk)))
             let bytes = Int(chunkFill[Int(chunk)]) * MemoryLayout<SimEvent>.stride
