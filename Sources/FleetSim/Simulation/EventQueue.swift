@@ -36,8 +36,8 @@ struct SimEvent {
 /// Almost every event of a fleet simulation is a timer milliseconds to minutes ahead (replies,
 /// heartbeats, timeouts, backoff, session ends). A bucket is a chain of fixed-size chunks from
 /// one pool: a push appends to its bucket's last chunk (a sequential write), and when the
-/// calendar reaches a bucket its chunks are copied out, sorted once, and drained in order (a
-/// sequential read), so the memory traffic of a million-device fleet streams instead of chasing
+/// calendar reaches a bucket its chunks are sorted out in one counting pass and drained in
+/// order (a sequential read), so the memory traffic of a million-device fleet streams instead of chasing
 /// pointers, and the engine can prefetch the devices of the next events. Memory follows the
 /// events in flight, and chunks return to a free list: a steady-state run does not allocate.
 ///
