@@ -53,7 +53,8 @@ public struct Simulation {
     }
 
     enum Kind: UInt8 {
-        case join, timer, transportResult, lookupDone, lookupRefused, welcome, reject, linkDrop
+        // Joins are not queued: `JoinSchedule` hands them out in order.
+        case timer, transportResult, lookupDone, lookupRefused, welcome, reject, linkDrop
         case gatewayUp, timeline, sample
     }
 
@@ -213,7 +214,6 @@ public struct Simulation {
             case .welcome: onWelcome(event)
             case .reject: onReject(event)
             case .linkDrop: onLinkDrop(event)
-            case .join: onJoin(event.device)
             case .gatewayUp: onGatewayUp(event.device)
             case .timeline: applyTimeline(event.device)
             case .sample:
