@@ -24,13 +24,18 @@ public enum HTMLRenderer {
         body += summarySection(report)
         body += stormSection(report, clock: clock)
         body += "<footer>FleetSim · \(escape(Report.schemaName)) · the data behind this page is in report.json</footer>\n"
-        return """
+        return page(title: "FleetSim · \(report.scenario)", body: body)
+    }
+
+    /// A whole page around `body`, with the shared style sheet; `title` is escaped here.
+    static func page(title: String, body: String) -> String {
+        """
         <!DOCTYPE html>
         <html lang="en">
         <head>
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>FleetSim · \(escape(report.scenario))</title>
+        <title>\(escape(title))</title>
         <style>\(css)</style>
         </head>
         <body>

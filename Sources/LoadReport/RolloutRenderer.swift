@@ -234,20 +234,7 @@ public enum RolloutRenderer {
             body += "</div></section>\n"
         }
         body += "<footer>FleetSim · \(e(RolloutReport.schemaName)) · the data behind this page is in rollout.json</footer>\n"
-        return """
-        <!DOCTYPE html>
-        <html lang="en">
-        <head>
-        <meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>FleetSim rollout check · \(e(r.scenario))</title>
-        <style>\(HTMLRenderer.css)</style>
-        </head>
-        <body>
-        \(body)</body>
-        </html>
-
-        """
+        return HTMLRenderer.page(title: "FleetSim rollout check · \(r.scenario)", body: body)
     }
 
     /// Share sweeps: share vs recovery time and share vs peak DB utilisation (one line per field

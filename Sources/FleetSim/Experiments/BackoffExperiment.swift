@@ -196,18 +196,6 @@ extension BackoffExperiment {
 private struct OCCTrial {
     private enum Kind: UInt8 { case readReachesServer, writeReachesServer }
 
-    private struct Event {
-        var time: Nanoseconds
-        var seq: UInt32
-        var client: UInt32
-        var kind: Kind
-
-        @inline(__always)
-        static func before(_ a: Event, _ b: Event) -> Bool {
-            a.time < b.time || (a.time == b.time && a.seq < b.seq)
-        }
-    }
-
     let policy: ReconnectPolicy
     let configuration: BackoffExperiment.Configuration
     private var network: SeededRandom
@@ -216,7 +204,8 @@ private struct OCCTrial {
     private var versionRead: [Int]
     private var failures: [Int]
     private var previousDelay: [Nanoseconds]
-    private var heap: [Event] = []
+    /// The engine's event heap: (time, insertion order), the client as the event's device.
+    private var heap = OverflowHeap()
     private var seq: UInt32 = 0
 
     init(policy: ReconnectPolicy, clients: Int, seed: UInt64, configuration: BackoffExperiment.Configuration) {
@@ -227,7 +216,6 @@ private struct OCCTrial {
         versionRead = Array(repeating: 0, count: clients)
         failures = Array(repeating: 0, count: clients)
         previousDelay = Array(repeating: 0, count: clients)
-        heap.reserveCapacity(clients)
     }
 
     mutating func run() -> BackoffExperiment.Outcome {
@@ -235,9 +223,10 @@ private struct OCCTrial {
         var calls = 0
         var completion: Nanoseconds = 0
         for c in 0..<random.count { push(at: hop(), client: c, .readReachesServer) }
-        while let e = pop() {
-            let c = Int(e.client)
-            switch e.kind {
+        while heap.count > 0 {
+            let e = heap.pop()
+            let c = e.device
+            switch Kind(rawValue: e.kind)! {
             case .readReachesServer:
                 // The reply carries the version back; the client sends its write at once.
                 versionRead[c] = version
@@ -271,33 +260,8 @@ private struct OCCTrial {
     }
 
     private mutating func push(at time: Nanoseconds, client: Int, _ kind: Kind) {
-        heap.append(Event(time: time, seq: seq, client: UInt32(client), kind: kind))
         seq &+= 1
-        var i = heap.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard Event.before(heap[i], heap[parent]) else { break }
-            heap.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    private mutating func pop() -> Event? {
-        guard let top = heap.first else { return nil }
-        let last = heap.removeLast()
-        guard !heap.isEmpty else { return top }
-        heap[0] = last
-        var i = 0
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < heap.count && Event.before(heap[l], heap[m]) { m = l }
-            if r < heap.count && Event.before(heap[r], heap[m]) { m = r }
-            if m == i { break }
-            heap.swapAt(i, m)
-            i = m
-        }
-        return top
+        heap.push(SimEvent(time: time, seq: seq, kind: kind.rawValue, token: 0, device: UInt32(client), aux: 0))
     }
 }
 
