@@ -10,7 +10,7 @@ struct FleetSimCommand: ParsableCommand {
         Exit codes: 0 ran and every threshold held; 1 ran and a threshold failed; \
         2 invalid input (nothing run); 3 the run could not complete (the partial report is written).
         """,
-        subcommands: [SimulateCommand.self, ValidateCommand.self, ReportCommand.self, CompareCommand.self,
+        subcommands: [SimulateCommand.self, RunCommand.self, ValidateCommand.self, ReportCommand.self, CompareCommand.self,
                        ExperimentCommand.self, BackendCommand.self, RolloutCheckCommand.self, CalibrateCommand.self])
 }
 

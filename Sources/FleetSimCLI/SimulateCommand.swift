@@ -18,36 +18,14 @@ struct SimulateCommand: ParsableCommand {
     @Argument(help: "The scenario file (YAML, format version 1; see scenarios/README.md).")
     var scenario: String
 
-    @Option(name: .long, help: ArgumentHelp("Output folder (default: fleetsim-out/<scenario>-<timestamp>/).", valueName: "dir"))
-    var out: String?
-
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a scenario field, e.g. fleet.new-firmware.count=1000 or backend.database.cores=8 (repeatable).", valueName: "path=value"))
-    var overrides: [String] = []
-
-    @Option(name: .long, help: ArgumentHelp("Multiply every device group and the backend's capacity by K, keeping the scenario's shape.", valueName: "K"))
-    var scale: Double = 1
-
-    @Option(name: .long, help: "Override the scenario's seed.")
-    var seed: UInt64?
+    @OptionGroup var options: ScenarioOptions
 
     @OptionGroup var ci: CIOutputs
 
-    func validate() throws {
-        guard scale > 0, scale.isFinite else {
-            throw ValidationError("--scale: expected a positive number, got \(scale)")
-        }
-    }
-
     func run() throws {
-        var s = try loadScenario(scenario, overrides: overrides)
-        if let seed { s.seed = seed }
-        s = s.scaled(by: scale)
-        let folder = out ?? defaultFolder(for: s.name)
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw CLIFailure.input("--out \(folder): cannot create the folder: \(error.localizedDescription)")
-        }
+        let s = try options.load(scenario)
+        let folder = try options.folder(for: s.name)
+        let scale = options.scale
 
         Interrupt.install()
         var simulation = Simulation(scenario: s)
@@ -78,12 +56,6 @@ struct SimulateCommand: ParsableCommand {
         try exitWithVerdict(report, what: scenario)
     }
 
-    private func defaultFolder(for name: String) -> String {
-        let f = DateFormatter()
-        f.dateFormat = "yyyyMMdd-HHmmss"
-        f.timeZone = TimeZone(identifier: "UTC")
-        return "fleetsim-out/\(name)-\(f.string(from: Date()))"
-    }
 }
 
 /// What a gating run writes for CI besides its report folder, and how much it prints: shared by

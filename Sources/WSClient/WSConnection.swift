@@ -45,6 +45,12 @@ public struct WSConnection: Sendable, Hashable {
         onLoop { $0.close(code: code, reason: reason) }
     }
 
+    /// Drops the connection without a close handshake (no Close frame; TCP closed at once), as
+    /// a network failure would. The delegate's close callback follows.
+    public func abort() {
+        onLoop { $0.abort() }
+    }
+
     private func onLoop(_ body: @escaping @Sendable (WSConnectionHandler) -> Void) {
         let handler = self.handler
         if handler.loop.inEventLoop {

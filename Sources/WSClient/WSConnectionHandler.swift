@@ -409,6 +409,22 @@ final class WSConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// Drops the transport at once, without a close handshake: what a network failure or a
+    /// power cut does to a session. The delegate hears `.normal` (this side chose to end it).
+    func abort() {
+        switch self.state {
+        case .closed:
+            break
+        case .idle:
+            if self.cause == nil { self.cause = .normal }
+            self.closeRequestedEarly = true
+            self.context?.close(promise: nil)
+        default:
+            if self.cause == nil { self.cause = .normal }
+            self.context?.close(promise: nil)
+        }
+    }
+
     // MARK: Deadlines
 
     private func arm(_ kind: TimerKind, after delay: TimeAmount, context: ChannelHandlerContext) {

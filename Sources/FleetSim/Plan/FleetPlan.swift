@@ -1,4 +1,5 @@
 import DeviceModel
+import Foundation
 
 /// Who is in the fleet: every device of a run, numbered, with its group, behaviour, random
 /// stream, identity and join time. The simulation engine, the live runner and the seeding of the
@@ -134,6 +135,27 @@ public struct FleetPlan: Sendable {
         let k = c.rosterOffset + (d - c.first)
         let uuid = k < group.roster.count ? group.roster[k].uuid : DeviceUUID(seed: seed, index: UInt64(d))
         return DeviceRoster.Entry(uuid: uuid, firmware: group.firmware)
+    }
+
+    // MARK: Per-device draws that do not depend on other devices' history
+
+    /// How long session number `session` of a device lasts when sessions end at random
+    /// (`session_lifetime`: exponential lifetimes with that mean), drawn by hashing.
+    @inline(__always)
+    public func sessionLifetime(ofDevice d: Int, session: UInt32, mean: Nanoseconds) -> Nanoseconds {
+        let u = SeededRandom.unit(hashing: seed ^ UInt64(d) << 20 ^ UInt64(session) << 48 ^ 0x11)
+        return max(1, Nanoseconds(-log1p(-u) * Double(mean)))
+    }
+
+    /// Whether timeline event `event` (`drop-sessions` with this fraction) drops the device's session.
+    @inline(__always)
+    public func dropsSession(ofDevice d: Int, event: Int, fraction: Double) -> Bool {
+        SeededRandom.unit(hashing: seed ^ UInt64(d) &* 0x9E37 ^ UInt64(event) << 40 ^ 0x22) < fraction
+    }
+
+    /// Where in its first heartbeat interval a device of a warm group connects in a live run (0…1).
+    public func warmPhase(ofDevice d: Int) -> Double {
+        SeededRandom.unit(hashing: seed ^ UInt64(d) << 24 ^ 0x33)
     }
 
     /// The devices this shard runs, by number.

@@ -5,7 +5,8 @@ import Yams
 /// point at the profile that wrote the value), then resolved against its parent chain.
 extension ScenarioReader {
     static let profileKeys = ["extends", "lookup", "heartbeat", "ack_timeout", "handshake_timeout", "connect_timeout",
-                              "session_lifetime", "reconnect"]
+                              "session_lifetime", "reconnect", "protocol"]
+    static let protocolKeys = ["hello", "heartbeat", "welcome", "ack", "reject"]
     static let reconnectKeys = ["policy", "min", "max", "delay", "base", "cap", "max_attempts", "reset_after",
                                 "honour_retry_after"]
 
@@ -22,6 +23,7 @@ extension ScenarioReader {
         /// Outer nil: not written; inner nil: `none`.
         var sessionLifetime: Nanoseconds??
         var reconnect = WrittenReconnect()
+        var deviceProtocol: DeviceProtocol?
     }
 
     /// A reconnect mapping as written: each value with where it was written.
@@ -72,6 +74,7 @@ extension ScenarioReader {
         if let v = m["handshake_timeout"] { p.handshakeTimeout = try v.positiveDuration() }
         if let v = m["connect_timeout"] { p.connectTimeout = try v.positiveDuration() }
         if let v = m["session_lifetime"] { p.sessionLifetime = .some(try v.durationOrNone()) }
+        if let v = m["protocol"] { p.deviceProtocol = try deviceProtocol(v) }
         if let v = m["reconnect"] {
             let r = try v.mapping(keys: ScenarioReader.reconnectKeys, aliases: ["honor_retry_after": "honour_retry_after"])
             var w = WrittenReconnect(value: v)
@@ -103,6 +106,7 @@ extension ScenarioReader {
         var connectTimeout: Nanoseconds?
         var sessionLifetime: Nanoseconds??
         var reconnect: WrittenReconnect
+        var deviceProtocol: DeviceProtocol?
     }
 
     private func resolve(_ name: String, written: [String: WrittenProfile], resolved: inout [String: Resolved],
@@ -111,7 +115,7 @@ extension ScenarioReader {
         let p = written[name]!
         var r = Resolved(lookup: p.lookup, heartbeat: p.heartbeat, ackTimeout: p.ackTimeout,
                          handshakeTimeout: p.handshakeTimeout, connectTimeout: p.connectTimeout,
-                         sessionLifetime: p.sessionLifetime, reconnect: p.reconnect)
+                         sessionLifetime: p.sessionLifetime, reconnect: p.reconnect, deviceProtocol: p.deviceProtocol)
         if let extendsValue = p.extends {
             let parentName = try extendsValue.string()
             guard written[parentName] != nil else {
@@ -129,6 +133,7 @@ extension ScenarioReader {
             r.connectTimeout = r.connectTimeout ?? parent.connectTimeout
             r.sessionLifetime = r.sessionLifetime ?? parent.sessionLifetime
             r.reconnect = p.reconnect.merged(over: parent.reconnect)
+            r.deviceProtocol = r.deviceProtocol ?? parent.deviceProtocol
         }
         resolved[name] = r
         return r
@@ -140,8 +145,42 @@ extension ScenarioReader {
                                         ackTimeout: r.ackTimeout ?? 30 * Time.second,
                                         connectTimeout: r.connectTimeout ?? 10 * Time.second,
                                         reconnect: try reconnectPolicy(p, r.reconnect))
-        return Scenario.Profile(name: p.name, lookup: r.lookup ?? .indexed, behaviour: behaviour,
-                                sessionLifetime: r.sessionLifetime ?? nil)
+        var profile = Scenario.Profile(name: p.name, lookup: r.lookup ?? .indexed, behaviour: behaviour,
+                                       sessionLifetime: r.sessionLifetime ?? nil)
+        profile.protocolSpec = r.deviceProtocol
+        return profile
+    }
+
+    /// `protocol:` — templates for what the device sends (`hello`, `heartbeat`: text with
+    /// `{uuid}`, `{firmware}`, `{seq}`) and matchers for what it recognises (`welcome`, `ack`,
+    /// `reject`: a pattern with `*` and `{seq}`, or `{type: NAME}` for a JSON object of that type).
+    /// Unwritten parts keep the default protocol's.
+    private func deviceProtocol(_ value: Value) throws -> DeviceProtocol {
+        let m = try value.mapping(keys: ScenarioReader.protocolKeys, what: "a protocol (hello, heartbeat, welcome, ack, reject)")
+        var p = DeviceProtocol.default
+        func template(_ key: String) throws -> MessageTemplate? {
+            guard let v = m[key] else { return nil }
+            let text = try v.string()
+            do { return try MessageTemplate(parsing: text) } catch { throw v.error("\(error)") }
+        }
+        func matcher(_ key: String) throws -> ReplyMatcher? {
+            guard let v = m[key] else { return nil }
+            if let entries = try? v.entries(what: "") {
+                guard entries.count == 1, entries[0].0 == "type" else {
+                    throw v.error("expected a pattern like \"PONG {seq}\" or {type: NAME}")
+                }
+                return .jsonType(try entries[0].2.string())
+            }
+            let text = try v.string()
+            guard !text.isEmpty else { throw v.error("expected a pattern like \"PONG {seq}\", got an empty one") }
+            return .pattern(text)
+        }
+        if let t = try template("hello") { p.hello = t }
+        if let t = try template("heartbeat") { p.heartbeat = t }
+        if let r = try matcher("welcome") { p.welcome = r }
+        if let r = try matcher("ack") { p.ack = r }
+        if let r = try matcher("reject") { p.reject = r }
+        return p
     }
 
     /// The keys each policy reads, besides policy, max_attempts, reset_after, honour_retry_after.

@@ -27,6 +27,22 @@ public struct Scenario: Sendable {
     public var sourcePath: String?
     /// The question of a rollout check (`rollout:`), if the scenario asks one.
     public var rollout: Rollout?
+    /// What a live run (`fleetsim run`) reads; a simulation ignores it.
+    public var live = Live()
+
+    public struct Live: Sendable {
+        /// The device endpoint; nil: the embedded reference backend.
+        public var target: String?
+        /// Upgrade headers as (name, environment variable): values are read at run time, never
+        /// stored in the scenario, a report or a log.
+        public var headers: [(name: String, variable: String)] = []
+        /// Every scenario duration is divided by this in wall time.
+        public var timeScale: Double = 1
+        /// Prometheus endpoints scraped every interval (default: the embedded backend's).
+        public var observe: [String] = []
+
+        public init() {}
+    }
 
     public init(name: String, seed: UInt64, duration: Nanoseconds, interval: Nanoseconds,
                 network: Network = Network(), profiles: [String: Profile], fleet: [Group],
@@ -62,6 +78,8 @@ public struct Scenario: Sendable {
         /// Mean lifetime of a session before the network drops it (exponentially distributed);
         /// nil for sessions that last until something else ends them.
         public var sessionLifetime: Nanoseconds?
+        /// What the devices say and recognise live (`protocol:`); nil: the default protocol.
+        public var protocolSpec: DeviceProtocol?
 
         public init(name: String, lookup: Lookup, behaviour: DeviceBehaviour, sessionLifetime: Nanoseconds? = nil) {
             self.name = name
@@ -103,6 +121,12 @@ public struct Scenario: Sendable {
         public var database: Database
         public var admission: Admission?
         public var loadBalancer: LoadBalancing = .roundRobin
+
+        /// The backend of a live run against a target the scenario does not model: one gateway
+        /// with no memory limit and a database that costs nothing (only the target's metrics say more).
+        public static let unmodelled = Backend(
+            gateways: Gateways(count: 1, memoryBase: 0, memoryLimit: Int64.max / 4, perConnection: 0, perPending: 0, restart: Time.second),
+            database: Database(cores: 1, rows: 0, scanCostPerRow: 0, indexedCost: 0, heartbeatCost: 0))
 
         public init(gateways: Gateways, database: Database, admission: Admission? = nil,
                     loadBalancer: LoadBalancing = .roundRobin) {

@@ -68,7 +68,8 @@ struct ScenarioReader {
     init(context: SourceContext) { self.context = context }
 
     static let topKeys = ["version", "name", "description", "seed", "clock_start", "duration", "interval",
-                          "network", "profiles", "fleet", "backend", "timeline", "thresholds", "rollout"]
+                          "network", "profiles", "fleet", "backend", "timeline", "thresholds", "rollout",
+                          "target", "time_scale", "observe"]
 
     mutating func scenario(_ root: Value) throws -> Scenario {
         let top = try root.mapping(keys: ScenarioReader.topKeys, ignoringPrefix: "x-")
@@ -103,7 +104,9 @@ struct ScenarioReader {
 
         let profiles = try self.profiles(try top.required("profiles"))
         let fleet = try self.fleet(try top.required("fleet"), profiles: profiles)
-        let backend = try self.backend(try top.required("backend"))
+        let live = try self.live(top["target"], top["time_scale"], top["observe"])
+        let backend = live.target != nil && top["backend"] == nil
+            ? Scenario.Backend.unmodelled : try self.backend(try top.required("backend"))
         let timeline = try top["timeline"].map { try self.timeline($0, fleet: fleet, backend: backend) } ?? []
         let thresholds = try top["thresholds"].map { try self.thresholds($0) } ?? []
         let rollout = try top["rollout"].map { try self.rollout($0, fleet: fleet, backend: backend) }
@@ -115,7 +118,48 @@ struct ScenarioReader {
         scenario.clockStart = clockStart
         scenario.sourcePath = context.file
         scenario.rollout = rollout
+        scenario.live = live
         return scenario
+    }
+
+    // MARK: Live keys
+
+    /// `target:` (a URL, or a mapping with `url` and `headers`, each header's value read from a
+    /// named environment variable: `{env: NAME}`), `time_scale:` and `observe:` (Prometheus URLs).
+    func live(_ target: Value?, _ timeScale: Value?, _ observe: Value?) throws -> Scenario.Live {
+        var live = Scenario.Live()
+        if let target {
+            var urlValue = target
+            if (try? target.entries()) != nil {
+                let m = try target.mapping(keys: ["url", "headers"], what: "a target (url, headers)")
+                urlValue = try m.required("url")
+                if let h = m["headers"] {
+                    for (name, _, v) in try h.entries(what: "a mapping of header names to {env: VARIABLE}") {
+                        let e = try v.mapping(keys: ["env"], what: "{env: VARIABLE}: header values come from the environment, never from the file")
+                        let variable = try e.required("env").string()
+                        guard !variable.isEmpty else { throw v.error("expected an environment variable name") }
+                        live.headers.append((name, variable))
+                    }
+                }
+            }
+            let url = try urlValue.string()
+            guard url.hasPrefix("ws://") || url.hasPrefix("wss://") else {
+                throw urlValue.error("expected a ws:// or wss:// URL, got \"\(url)\"")
+            }
+            live.target = url
+        }
+        if let timeScale {
+            live.timeScale = try timeScale.number(atLeast: 0.001)
+            guard live.timeScale <= 10_000 else { throw timeScale.error("expected a time scale ≤ 10000, got \(timeScale.got)") }
+        }
+        if let observe {
+            for item in try observe.sequence() {
+                let url = try item.string()
+                guard url.hasPrefix("http://") else { throw item.error("expected an http:// URL of a Prometheus endpoint, got \"\(url)\"") }
+                live.observe.append(url)
+            }
+        }
+        return live
     }
 
     // MARK: Fleet

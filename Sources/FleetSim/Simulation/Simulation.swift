@@ -454,11 +454,9 @@ public struct Simulation {
         let g = Int(devices[d].group)
         recorder.online(group: g, initial: initial)
         if let mean = groups[g].sessionLifetime {
-            // The network ends sessions at random (exponential lifetimes), drawn by hashing so
-            // the draw does not depend on other devices' history.
-            let u = SeededRandom.unit(hashing: seed ^ UInt64(d) << 20 ^ UInt64(devices[d].connection) << 48 ^ 0x11)
-            let life = Nanoseconds(-log1p(-u) * Double(mean))
-            queue.push(time: now + max(1, life), kind: Kind.linkDrop.rawValue, device: d, token: devices[d].connection)
+            // The network ends sessions at random (exponential lifetimes).
+            let life = plan.sessionLifetime(ofDevice: d, session: devices[d].connection, mean: mean)
+            queue.push(time: now + life, kind: Kind.linkDrop.rawValue, device: d, token: devices[d].connection)
         }
         let e = Int(devices[d].episode)
         if e != 0 {
@@ -507,9 +505,9 @@ public struct Simulation {
             detail = "database capacity set to \(cores) cores"
         case .dropSessions(let fraction):
             var dropped: [Int] = []
-            for d in 0..<devices.count where devices[d].machine.isOnline {
-                let u = SeededRandom.unit(hashing: seed ^ UInt64(d) &* 0x9E37 ^ UInt64(index) << 40 ^ 0x22)
-                if u < fraction { dropped.append(d) }
+            for d in 0..<devices.count where devices[d].machine.isOnline
+                && plan.dropsSession(ofDevice: d, event: index, fraction: fraction) {
+                dropped.append(d)
             }
             let episode = beginEpisode(cause: "drop-sessions", devices: dropped)
             for d in dropped {

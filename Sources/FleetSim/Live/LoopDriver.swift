@@ -1,0 +1,336 @@
+import DeviceModel
+import LoadReport
+import NIOCore
+import WSClient
+
+/// The live driver of one event loop's devices: their machines and connection state in
+/// contiguous storage, one WSClient delegate for all of them, one timer wheel, one recorder.
+///
+/// Everything here runs on `loop` (WSClient calls its delegate there, the tick runs there, and
+/// the coordinator reaches it with `loop.submit`), so nothing is locked. It turns the
+/// `DeviceMachine`'s actions into WSClient calls, and transport outcomes into machine events
+/// through `DeviceProtocol`, the one mapping every driver uses.
+final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state confined to `loop`
+    struct Slot {
+        var machine: DeviceMachine
+        /// The device's number in the fleet plan.
+        var device: Int32
+        var group: UInt16
+        /// The current connection completed its upgrade.
+        var upgraded = false
+        /// Bumped at each connect and each close by this side: callbacks of older connections are ignored.
+        var generation: UInt32 = 0
+        /// Scenario time the current connect attempt began.
+        var attemptStart: Nanoseconds = 0
+        /// The mass disconnect this device was dropped in and has not come back from (0: none).
+        var episode: UInt32 = 0
+        /// Scenario time this device lost an online session without deciding it (for episodes).
+        var lostAt: Nanoseconds = -1
+    }
+
+    enum TimerKind: UInt8 { case machine, join, sessionEnd }
+
+    let loop: EventLoop
+    let plan: FleetPlan
+    private let client: WSClient
+    private(set) var endpoint: WSEndpoint
+    private let clock: LiveClock
+    private let protocols: [DeviceProtocol]
+    private let behaviours: [DeviceBehaviour]
+    private let sessionLifetimes: [Nanoseconds?]
+    private var slots: [Slot]
+    private var connections: [WSConnection?]
+    private var wheel: TimerWheel
+    private var due: [TimerWheel.Entry] = []
+    private(set) var recorder: Recorder
+    private var tickTask: RepeatedTask?
+    private(set) var stopping = false
+    /// Devices that lost a session in the current second, for mass-disconnect episodes.
+    private var lostThisSecond: [Int32] = []
+    private var lostSecond: Int64 = -1
+    /// Connections open or opening.
+    private(set) var openConnections = 0
+    /// Transport failures by WSClient's label (`refused`, `timeout.connect`, `dns`…).
+    private(set) var failures: [String: Int] = [:]
+
+    init(loop: EventLoop, plan: FleetPlan, devices: [Int], client: WSClient, endpoint: WSEndpoint, clock: LiveClock,
+         protocols: [DeviceProtocol], interval: Nanoseconds) {
+        self.loop = loop
+        self.plan = plan
+        self.client = client
+        self.endpoint = endpoint
+        self.clock = clock
+        self.protocols = protocols
+        behaviours = plan.groups.map(\.behaviour)
+        sessionLifetimes = plan.groups.map(\.sessionLifetime)
+        slots = devices.map { d in
+            Slot(machine: DeviceMachine(random: plan.random(ofDevice: d)), device: Int32(d), group: UInt16(plan.group(ofDevice: d)))
+        }
+        connections = Array(repeating: nil, count: devices.count)
+        wheel = TimerWheel(tick: 5_000_000)
+        recorder = Recorder(interval: interval, groups: plan.groups.count)
+        lostThisSecond.reserveCapacity(1024)
+        // Joins: each device at its plan time; a warm group's devices spread over their first
+        // heartbeat interval (a fleet in steady state does not connect in one instant).
+        for i in slots.indices {
+            let d = Int(slots[i].device)
+            var at = plan.joinTime(ofDevice: d)
+            let g = plan.groups[Int(slots[i].group)]
+            if g.warm { at += Nanoseconds(plan.warmPhase(ofDevice: d) * Double(g.behaviour.heartbeat)) }
+            wheel.arm(device: Int32(i), token: 0, kind: TimerKind.join.rawValue, at: clock.wall(scenario: at))
+        }
+    }
+
+    /// Starts the tick (call on the loop).
+    func start() {
+        loop.assertInEventLoop()
+        tickTask = loop.scheduleRepeatedTask(initialDelay: .milliseconds(5), delay: .milliseconds(5)) { [weak self] _ in
+            self?.tick()
+        }
+    }
+
+    private func tick() {
+        guard !stopping else { return }
+        let wallNow = clock.wall()
+        due.removeAll(keepingCapacity: true)
+        wheel.collect(dueBy: wallNow, into: &due)
+        for entry in due {
+            let i = Int(entry.device)
+            let now = clock.scenario(wall: entry.deadline)
+            switch TimerKind(rawValue: entry.kind)! {
+            case .join:
+                let g = Int(slots[i].group)
+                recorder.joined(group: g)
+                apply(slots[i].machine.start(now: now, behaviour: behaviours[g]), i, now: now)
+            case .machine:
+                let g = Int(slots[i].group)
+                let was = slots[i].machine.isOnline
+                let actions = slots[i].machine.timerFired(token: entry.token, now: now, behaviour: behaviours[g])
+                transitions(i, wasOnline: was, now: now)
+                apply(actions, i, now: now)
+            case .sessionEnd:
+                guard entry.token == slots[i].generation, slots[i].machine.isOnline else { continue }
+                let g = Int(slots[i].group)
+                let actions = slots[i].machine.restart(now: now, behaviour: behaviours[g])
+                recorder.offline(group: g)
+                apply(actions, i, now: now)
+            }
+        }
+        flushLost(now: clock.now())
+    }
+
+    // MARK: Actions → WSClient
+
+    private func apply(_ actions: Actions, _ i: Int, now: Nanoseconds) {
+        if actions.close { closeTransport(i, abort: false) }
+        switch actions.note {
+        case .handshakeTimeout: recorder.handshakeTimeout()
+        case .ackTimeout: recorder.ackTimeout()
+        default: break
+        }
+        if let send = actions.send, let c = connections[i] {
+            let d = Int(slots[i].device)
+            let p = protocols[Int(slots[i].group)]
+            let id = plan.identity(ofDevice: d)
+            switch send {
+            case .hello: c.send(text: p.helloText(uuid: id.uuid, firmware: id.firmware))
+            case .heartbeat: c.send(text: p.heartbeatText(uuid: id.uuid, firmware: id.firmware, seq: actions.seq))
+            }
+        }
+        if actions.connect { connect(i, now: now) }
+        if actions.timer != nil {
+            wheel.arm(device: Int32(i), token: actions.timerToken, kind: TimerKind.machine.rawValue,
+                      at: clock.wall(scenario: actions.timerAt))
+        }
+    }
+
+    private func connect(_ i: Int, now: Nanoseconds) {
+        guard !stopping else { return }
+        slots[i].generation &+= 1
+        slots[i].upgraded = false
+        slots[i].attemptStart = now
+        recorder.attempt(at: now)
+        openConnections += 1
+        let tag = i | Int(slots[i].generation) << 32
+        connections[i] = client.connect(to: endpoint, tag: tag, on: loop, delegate: self)
+    }
+
+    /// This side ends the transport: a Close frame, or (`abort`) the TCP connection at once.
+    private func closeTransport(_ i: Int, abort: Bool) {
+        guard let c = connections[i] else { return }
+        connections[i] = nil
+        slots[i].generation &+= 1
+        openConnections -= 1
+        if abort { c.abort() } else { c.close(code: 1000) }
+    }
+
+    /// Online transitions after a machine event: the recorder's counts, the handshake latency,
+    /// the session lifetime, the return from a mass disconnect.
+    private func transitions(_ i: Int, wasOnline: Bool, now: Nanoseconds) {
+        let isOnline = slots[i].machine.isOnline
+        guard wasOnline != isOnline else { return }
+        let g = Int(slots[i].group)
+        if isOnline {
+            recorder.online(group: g, initial: false)
+            recorder.handshake(nanoseconds: now - slots[i].attemptStart)
+            if let mean = sessionLifetimes[g] {
+                let life = plan.sessionLifetime(ofDevice: Int(slots[i].device), session: slots[i].generation, mean: mean)
+                wheel.arm(device: Int32(i), token: slots[i].generation, kind: TimerKind.sessionEnd.rawValue,
+                          at: clock.wall(scenario: now + life))
+            }
+            let e = Int(slots[i].episode)
+            if e != 0 {
+                slots[i].episode = 0
+                recorder.back(episode: e, at: now)
+            }
+            slots[i].lostAt = -1
+        } else {
+            recorder.offline(group: g)
+        }
+    }
+
+    // MARK: WSConnectionDelegate
+
+    private func current(_ connection: WSConnection) -> Int? {
+        let i = connection.tag & 0xFFFF_FFFF
+        guard i < slots.count, UInt32(truncatingIfNeeded: connection.tag >> 32) == slots[i].generation,
+              connections[i] != nil else { return nil }
+        return i
+    }
+
+    func webSocketDidOpen(_ connection: WSConnection) {
+        guard let i = current(connection) else { return }
+        slots[i].upgraded = true
+        let now = clock.now()
+        apply(slots[i].machine.transportUp(now: now, behaviour: behaviours[Int(slots[i].group)]), i, now: now)
+    }
+
+    func webSocket(_ connection: WSConnection, didReceiveText text: String) {
+        guard let i = current(connection) else { return }
+        let g = Int(slots[i].group)
+        guard let inbound = protocols[g].interpret(text, outstanding: slots[i].machine.seq) else { return }
+        let now = clock.now()
+        if case .reject = inbound { recorder.rejected() }
+        let was = slots[i].machine.isOnline
+        let actions = slots[i].machine.received(inbound, now: now, behaviour: behaviours[g])
+        transitions(i, wasOnline: was, now: now)
+        apply(actions, i, now: now)
+    }
+
+    func webSocket(_ connection: WSConnection, didCloseWith cause: WSCloseCause, timings: WSTimings) {
+        guard let i = current(connection) else { return }
+        connections[i] = nil
+        openConnections -= 1
+        failures[cause.label, default: 0] += 1
+        let now = clock.now()
+        let g = Int(slots[i].group)
+        let input = DeviceProtocol.input(for: Self.outcome(cause), upgraded: slots[i].upgraded)
+        let was = slots[i].machine.isOnline
+        let actions: Actions
+        switch input {
+        case .message(let inbound):
+            recorder.rejected()
+            actions = slots[i].machine.received(inbound, now: now, behaviour: behaviours[g])
+        case .down(let down):
+            actions = slots[i].machine.transportDown(down, now: now, behaviour: behaviours[g])
+        }
+        if was && !slots[i].machine.isOnline && !(actions.note == .rejected) { noteLost(i, now: now) }
+        transitions(i, wasOnline: was, now: now)
+        apply(actions, i, now: now)
+    }
+
+    /// WSClient's classified cause as a transport outcome (DeviceProtocol maps it to the machine).
+    static func outcome(_ cause: WSCloseCause) -> DeviceProtocol.TransportOutcome {
+        switch cause {
+        case .closed(let code, _): return .closed(code: code)
+        case .http(let status, let retryAfter): return .http(status: status, retryAfter: DeviceProtocol.retryAfter(header: retryAfter))
+        case .dns, .refused, .tlsVerify, .tlsHandshake, .local, .timeout(.connect), .timeout(.tls), .timeout(.upgrade):
+            return .failedBeforeUpgrade
+        case .normal, .reset, .eof, .timeout, .protocolViolation, .other: return .lost
+        }
+    }
+
+    // MARK: Mass disconnects
+
+    /// Devices the backend dropped within one second form a mass disconnect when there are
+    /// enough of them (the recorder's rule: ≥ 10 and ≥ 1% of the eligible fleet).
+    private func noteLost(_ i: Int, now: Nanoseconds) {
+        let second = now / Time.second
+        if second != lostSecond { flushLost(now: now); lostSecond = second }
+        slots[i].lostAt = now
+        lostThisSecond.append(Int32(i))
+    }
+
+    private func flushLost(now: Nanoseconds) {
+        guard !lostThisSecond.isEmpty, now / Time.second != lostSecond else { return }
+        let start = lostSecond * Time.second
+        let episode = recorder.beginEpisode(at: start, cause: "lost", onlineDropped: lostThisSecond.count)
+        if episode != 0 {
+            for i in lostThisSecond.map(Int.init) where slots[i].lostAt >= 0 {
+                if slots[i].machine.isOnline { recorder.back(episode: Int(episode), at: now) } else { slots[i].episode = episode }
+            }
+        }
+        lostThisSecond.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: Timeline and control (on the loop)
+
+    /// The network drops these sessions without a close handshake (`drop-sessions`).
+    func dropSessions(fraction: Double, event: Int, now: Nanoseconds) -> Int {
+        var dropped: [Int] = []
+        for i in slots.indices where slots[i].machine.isOnline
+            && plan.dropsSession(ofDevice: Int(slots[i].device), event: event, fraction: fraction) {
+            dropped.append(i)
+        }
+        let episode = recorder.beginEpisode(at: now, cause: "drop-sessions", onlineDropped: dropped.count)
+        for i in dropped {
+            if episode != 0 { slots[i].episode = episode }
+            closeTransport(i, abort: true)
+            let g = Int(slots[i].group)
+            let actions = slots[i].machine.transportDown(.lost, now: now, behaviour: behaviours[g])
+            transitions(i, wasOnline: true, now: now)
+            apply(actions, i, now: now)
+        }
+        return dropped.count
+    }
+
+    func setBlocked(group: Int, _ blocked: Bool) { recorder.setBlocked(group: group, blocked) }
+    func timeline(at now: Nanoseconds, _ detail: String) { recorder.timeline(at: now, detail) }
+    func crash(at now: Nanoseconds, _ detail: String) { recorder.crash(at: now, detail: detail) }
+
+    func closeInterval(at now: Nanoseconds, backend: Recorder.BackendSample) {
+        flushLost(now: now + Time.second)
+        recorder.memory(backend.memoryBytes)
+        recorder.closeInterval(at: now, backend: backend)
+    }
+
+    /// Counts of devices by state, for the progress display.
+    func census() -> Census {
+        var c = Census()
+        for s in slots {
+            switch s.machine.state {
+            case .online, .awaitingAck: c.online += 1
+            case .connecting, .handshaking: c.connecting += 1
+            case .backoff: c.backingOff += 1
+            case .gaveUp: c.gaveUp += 1
+            case .idle: c.notJoined += 1
+            }
+        }
+        return c
+    }
+
+    /// Stops every device: no more connects, a Close frame on every open connection.
+    func stopAll() {
+        stopping = true
+        tickTask?.cancel()
+        for i in connections.indices where connections[i] != nil { closeTransport(i, abort: false) }
+    }
+}
+
+/// Devices by state.
+struct Census: Sendable {
+    var online = 0, connecting = 0, backingOff = 0, gaveUp = 0, notJoined = 0
+    mutating func add(_ o: Census) {
+        online += o.online; connecting += o.connecting; backingOff += o.backingOff; gaveUp += o.gaveUp; notJoined += o.notJoined
+    }
+}

@@ -1,0 +1,89 @@
+/// The Prometheus text exposition format (version 0.0.4), read as far as a load test needs:
+/// samples with their labels and values; `# HELP` / `# TYPE` lines and timestamps are skipped.
+public struct PrometheusText: Sendable, Equatable {
+    public struct Sample: Sendable, Equatable {
+        public var name: String
+        public var labels: [String: String]
+        public var value: Double
+    }
+
+    public struct ParseError: Error, Equatable, CustomStringConvertible {
+        public var line: Int
+        public var message: String
+        public var description: String { "line \(line): \(message)" }
+    }
+
+    public var samples: [Sample]
+
+    public init(parsing text: String) throws {
+        var samples: [Sample] = []
+        var lineNumber = 0
+        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let line = raw.trimmingWhitespace()
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            var rest = line[...]
+            let nameEnd = rest.firstIndex { $0 == "{" || $0 == " " || $0 == "\t" } ?? rest.endIndex
+            let name = String(rest[..<nameEnd])
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == ":" }) else {
+                throw ParseError(line: lineNumber, message: "expected a metric name, got \"\(line.prefix(40))\"")
+            }
+            rest = rest[nameEnd...]
+            var labels: [String: String] = [:]
+            if rest.first == "{" {
+                rest = rest.dropFirst()
+                while true {
+                    rest = rest.drop { $0 == " " || $0 == "," }
+                    if rest.first == "}" { rest = rest.dropFirst(); break }
+                    guard let eq = rest.firstIndex(of: "=") else {
+                        throw ParseError(line: lineNumber, message: "expected label=\"value\" in \(name)")
+                    }
+                    let key = String(rest[..<eq]).trimmingWhitespace()
+                    rest = rest[rest.index(after: eq)...]
+                    guard rest.first == "\"" else { throw ParseError(line: lineNumber, message: "label \(key) of \(name) has no quoted value") }
+                    rest = rest.dropFirst()
+                    var value = ""
+                    var closed = false
+                    while let c = rest.first {
+                        rest = rest.dropFirst()
+                        if c == "\\", let n = rest.first {
+                            rest = rest.dropFirst()
+                            value.append(n == "n" ? "\n" : n)
+                        } else if c == "\"" {
+                            closed = true
+                            break
+                        } else {
+                            value.append(c)
+                        }
+                    }
+                    guard closed else { throw ParseError(line: lineNumber, message: "unterminated label value in \(name)") }
+                    labels[String(key)] = value
+                }
+            }
+            let fields = rest.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard let first = fields.first else { throw ParseError(line: lineNumber, message: "\(name) has no value") }
+            let value: Double
+            switch first {
+            case "+Inf": value = .infinity
+            case "-Inf": value = -.infinity
+            case "NaN": value = .nan
+            default:
+                guard let v = Double(first) else { throw ParseError(line: lineNumber, message: "\(name): expected a number, got \"\(first)\"") }
+                value = v
+            }
+            samples.append(Sample(name: name, labels: labels, value: value))
+        }
+        self.samples = samples
+    }
+
+    /// The sum of every sample of `name` (over label sets); nil when there is none.
+    public func sum(_ name: String) -> Double? {
+        var total = 0.0, found = false
+        for s in samples where s.name == name { total += s.value; found = true }
+        return found ? total : nil
+    }
+
+    public func max(_ name: String) -> Double? {
+        samples.filter { $0.name == name }.map(\.value).max()
+    }
+}

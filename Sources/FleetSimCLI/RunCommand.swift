@@ -1,0 +1,186 @@
+import ArgumentParser
+import DeviceModel
+import FleetSim
+import Foundation
+import LoadReport
+
+/// `fleetsim run`: the scenario live, every device a real WebSocket (wiring only; the runner is
+/// `FleetSim.LiveRunner`).
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a scenario live: every device a real WebSocket, against a real backend.",
+        discussion: """
+        Without --target (or a scenario `target:`), starts the embedded reference backend as child \
+        process(es) on a free loopback port, configured from the scenario's `backend:` and seeded \
+        with the fleet's devices, and stops it at the end (also on error and Ctrl-C). Timeline \
+        actions reach it through its admin API; against another target only add-devices and \
+        drop-sessions can be applied (anything else is an error, exit 2).
+
+        Time: the real clock, with every scenario duration divided by --time-scale (or the \
+        scenario's `time_scale:`). Network and database latency are not compressed: a 50 ms scan \
+        costs K × 50 ms of scenario time.
+
+        Writes series.jsonl as it goes (one line per interval, flushed), then report.json, \
+        report.md and report.html. Ctrl-C or SIGTERM closes every device and writes the report of \
+        what was measured (exit 3); a second Ctrl-C exits at once with series.jsonl intact \
+        (`fleetsim report series.jsonl` rebuilds a report from it). Exit codes as `simulate`.
+
+        Examples:
+          fleetsim run scenarios/airtame-2020-02-08-live.yaml
+          fleetsim run my-fleet.yaml --target ws://127.0.0.1:9001/device --time-scale 10
+        """)
+
+    @Argument(help: "The scenario file (YAML; see scenarios/README.md, \"Live runs\").")
+    var scenario: String
+
+    @Option(name: .long, help: ArgumentHelp("Device endpoint (ws:// or wss://); default: the scenario's target, else the embedded backend.", valueName: "url"))
+    var target: String?
+
+    @Option(name: .customLong("time-scale"), help: ArgumentHelp("Divide every scenario duration by K in wall time (default: the scenario's time_scale, else 1).", valueName: "K"))
+    var timeScale: Double?
+
+    @Option(name: .long, help: ArgumentHelp("Run only devices whose number is ≡ i (mod n), e.g. 0/2; merge the shards' reports with `fleetsim report merge`.", valueName: "i/n"))
+    var shard: String?
+
+    @Option(name: .customLong("event-loops"), help: ArgumentHelp("Event-loop threads driving the devices (default 1: the other core is the backend's).", valueName: "n"))
+    var eventLoops = 1
+
+    @OptionGroup var options: ScenarioOptions
+
+    @OptionGroup var ci: CIOutputs
+
+    func validate() throws {
+        if let t = timeScale, !(t > 0 && t <= 10_000) { throw ValidationError("--time-scale: expected a number in (0, 10000], got \(t)") }
+        if let shard, FleetPlan.Shard(parsing: shard) == nil {
+            throw ValidationError("--shard: expected i/n with 0 ≤ i < n, like 0/2, got \"\(shard)\"")
+        }
+        if let target, !(target.hasPrefix("ws://") || target.hasPrefix("wss://")) {
+            throw ValidationError("--target: expected a ws:// or wss:// URL, got \"\(target)\"")
+        }
+        guard (1...64).contains(eventLoops) else { throw ValidationError("--event-loops: expected 1…64, got \(eventLoops)") }
+    }
+
+    func run() throws {
+        let s = try options.load(scenario)
+        let target = self.target ?? s.live.target
+        let unsupported = LiveRunner.unsupportedActions(s, target: target)
+        if let first = unsupported.first {
+            throw CLIFailure.input("\(scenario): timeline[\(first.index)]: \(first.action) cannot be applied to target \(target!) "
+                                   + "(only add-devices and drop-sessions reach a target that is not the embedded backend)")
+        }
+        var headers: [(name: String, value: String)] = []
+        for (name, variable) in s.live.headers {
+            guard let value = ProcessInfo.processInfo.environment[variable] else {
+                throw CLIFailure.input("\(scenario): target.headers.\(name): environment variable \(variable) is not set")
+            }
+            headers.append((name, value))
+        }
+        let folder = try options.folder(for: s.name)
+        var o = LiveRunner.Options(folder: folder)
+        o.target = target
+        o.timeScale = timeScale ?? s.live.timeScale
+        o.shard = shard.flatMap(FleetPlan.Shard.init(parsing:)) ?? .whole
+        o.eventLoops = eventLoops
+        o.observe = s.live.observe
+        o.headers = headers
+        o.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let runner = LiveRunner(scenario: s, options: o)
+
+        Interrupt.install()
+        let display = StatusDisplay(enabled: !ci.quiet, name: s.name)
+        if !ci.quiet {
+            display.note("running \(s.name) live: \(runner.plan.shardDeviceCount) devices"
+                         + (o.shard.count > 1 ? " (shard \(o.shard))" : "")
+                         + " against \(target ?? "the embedded backend"), \(describe(s.duration)) of scenario time"
+                         + (o.timeScale != 1 ? " at ×\(o.timeScale) (\(describe(Nanoseconds(Double(s.duration) / o.timeScale))) of wall time)" : ""))
+        }
+        let aborting = s.thresholds.filter(\.abortOnFail)
+        var aborted: String?
+        var report: Report
+        do {
+            report = try runner.run(shouldStop: { Interrupt.requested }, status: { display.show($0) }, interval: { r in
+                if !display.isTTY { display.line(r) }
+                guard !aborting.isEmpty else { return false }
+                var copy = r
+                try? copy.evaluateThresholds()
+                if let failed = copy.thresholds.first(where: { t in t.ok == false && aborting.contains { $0.metric == t.metric && $0.expression == t.expression } }) {
+                    aborted = "\(failed.metric): \(failed.expression) failed at t=\(Int(r.summary.durationS))s (abort_on_fail)"
+                    return true
+                }
+                return false
+            })
+        } catch {
+            display.finish()
+            throw CLIFailure(message: "fleetsim run: \(error)", code: 3)
+        }
+        display.finish()
+        do {
+            try report.evaluateThresholds()
+        } catch let error as ThresholdError {
+            throw CLIFailure.input("\(scenario): \(error.message)")
+        }
+        try write(report, to: folder)
+        if let junit = ci.junit { try writeFile(junit, Data(JUnitRenderer.render(report).utf8)) }
+        if let summaryMd = ci.summaryMd { try appendFile(summaryMd, Data(ciSummary(report).utf8)) }
+        if ci.quiet {
+            print(folder)
+        } else {
+            print(TextRenderer.terminal(report))
+            print("Wrote \(folder)/report.json, report.md, report.html and series.jsonl")
+        }
+        if let aborted { throw CLIFailure(message: "fleetsim run: stopped: \(aborted); report written to \(folder)", code: 1) }
+        if let why = report.incomplete { throw CLIFailure(message: "fleetsim run: \(why); report written to \(folder)", code: 3) }
+        try exitWithVerdict(report, what: scenario)
+    }
+}
+
+/// The live run's progress on standard error: a status block redrawn every second on a
+/// terminal, a plain line per interval otherwise.
+final class StatusDisplay {
+    let enabled: Bool
+    let isTTY: Bool
+    private let name: String
+    private var drawnLines = 0
+
+    init(enabled: Bool, name: String) {
+        self.enabled = enabled
+        self.isTTY = isatty(STDERR_FILENO) != 0
+        self.name = name
+    }
+
+    func note(_ text: String) {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    func show(_ s: LiveRunner.Status) {
+        guard enabled, isTTY else { return }
+        func ms(_ v: Double?) -> String { v.map { String(format: "%.0f ms", $0) } ?? "–" }
+        let lines = [
+            "\(name)  scenario \(ScenarioClock.offset(s.scenarioS)) of \(ScenarioClock.offset(s.durationS))   wall \(ScenarioClock.offset(s.wallS))",
+            String(format: "  devices   online %d   connecting %d   backing off %d   gave up %d   not joined %d",
+                   s.online, s.connecting, s.backingOff, s.gaveUp, s.notJoined),
+            String(format: "  per s     connects %.0f   disconnects %.0f   handshake p99 %@", s.connectsPerS, s.disconnectsPerS, ms(s.handshakeP99Ms)),
+            "  backend   db busy \(s.dbUtilization.map { String(format: "%.0f%%", $0 * 100) } ?? "–")"
+                + "   db wait \(s.dbWaitS.map { String(format: "%.2f s", $0) } ?? "–")"
+                + "   memory \(s.backendMemoryBytes.map { ReportFormat.bytes($0) } ?? "–")   crashes \(s.backendCrashes)"
+                + (s.scrapeFailures > 0 ? "   scrapes failed \(s.scrapeFailures)" : ""),
+        ]
+        var out = drawnLines > 0 ? "\u{1B}[\(drawnLines)A" : ""
+        for l in lines { out += "\r\u{1B}[K" + l + "\n" }
+        drawnLines = lines.count
+        FileHandle.standardError.write(Data(out.utf8))
+    }
+
+    func line(_ r: Report) {
+        guard enabled, let i = r.series.tS.indices.last else { return }
+        let s = r.series
+        let fraction = s.eligible[i] == 0 ? 1 : Double(s.online[i]) / Double(s.eligible[i])
+        FileHandle.standardError.write(Data(String(format: "%@ %@: online %.1f%% (%d)  connects %d  disconnects %d  rejects %d  db busy %.0f%%  crashes %d\n",
+                                                   name, ScenarioClock.offset(s.tS[i]), fraction * 100, s.online[i], s.connects[i],
+                                                   s.disconnects[i], s.rejects[i], s.dbUtilization[i] * 100, s.crashes[i]).utf8))
+    }
+
+    func finish() {}
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import FleetSim
+import Foundation
+
+/// The flags every command that runs a scenario shares (`simulate`, `run`, `rollout-check`):
+/// where the report goes and how the scenario is adjusted. With `CIOutputs` beside it.
+struct ScenarioOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Output folder (default: fleetsim-out/<scenario>-<timestamp>/).", valueName: "dir"))
+    var out: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a scenario field, e.g. fleet.new-firmware.count=1000 or backend.database.cores=8 (repeatable).", valueName: "path=value"))
+    var overrides: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Multiply every device group and the backend's capacity by K, keeping the scenario's shape.", valueName: "K"))
+    var scale: Double = 1
+
+    @Option(name: .long, help: "Override the scenario's seed.")
+    var seed: UInt64?
+
+    func validate() throws {
+        guard scale > 0, scale.isFinite else {
+            throw ValidationError("--scale: expected a positive number, got \(scale)")
+        }
+    }
+
+    /// The scenario with `--set`, `--seed` and `--scale` applied.
+    func load(_ path: String) throws -> Scenario {
+        var s = try loadScenario(path, overrides: overrides)
+        if let seed { s.seed = seed }
+        return s.scaled(by: scale)
+    }
+
+    /// The output folder, created.
+    func folder(for name: String) throws -> String {
+        let folder = out ?? {
+            let f = DateFormatter()
+            f.dateFormat = "yyyyMMdd-HHmmss"
+            f.timeZone = TimeZone(identifier: "UTC")
+            return "fleetsim-out/\(name)-\(f.string(from: Date()))"
+        }()
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw CLIFailure.input("--out \(folder): cannot create the folder: \(error.localizedDescription)")
+        }
+        return folder
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+
+/// `series.jsonl`: a live run's report, interval by interval, appended and flushed as it goes,
+/// so that nothing measured is lost when the process is killed (`kill -9` included).
+///
+/// The first line describes the run; every later line holds one interval's row of the series,
+/// and the run's milestones, summary, storm metrics and
+/// handshake histogram so far. `rebuild(path:)` turns the file back into the report of the
+/// intervals it holds (`fleetsim report series.jsonl`).
+public final class SeriesLog {
+    public static let schemaName = "fleetsim.series/1"
+
+    struct Header: Codable {
+        var schema: String
+        var mode: String
+        var scenario: String
+        var seed: UInt64
+        var clockStart: String?
+        var intervalS: Double
+        var thresholds: [[String]]
+        enum CodingKeys: String, CodingKey {
+            case schema, mode, scenario, seed, thresholds
+            case clockStart = "clock_start", intervalS = "interval_s"
+        }
+    }
+
+    struct Line: Codable {
+        var series: Report.Series
+        var milestones: [Report.Milestone]
+        var summary: Report.Summary
+        var storm: Report.Storm
+        var histograms: Report.Histograms
+    }
+
+    private let handle: FileHandle
+    private var written = 0
+
+    public init(path: String, info: Recorder.RunInfo, intervalS: Double) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
+            throw ReportError("cannot create \(path)")
+        }
+        handle = h
+        let header = Header(schema: SeriesLog.schemaName, mode: info.mode, scenario: info.scenario, seed: info.seed,
+                            clockStart: info.clockStart, intervalS: intervalS,
+                            thresholds: info.thresholds.map { [$0.metric, $0.expression] })
+        write(header)
+    }
+
+    /// Appends the intervals of `report` not yet written (normally one) and flushes.
+    public func append(_ report: Report) {
+        while written < report.series.count {
+            var row = Report.Series(intervalS: report.series.intervalS)
+            let i = written
+            row.tS = [report.series.tS[i]]; row.online = [report.series.online[i]]; row.eligible = [report.series.eligible[i]]
+            row.connects = [report.series.connects[i]]; row.disconnects = [report.series.disconnects[i]]
+            row.connectAttempts = [report.series.connectAttempts[i]]
+            row.handshakeTimeouts = [report.series.handshakeTimeouts[i]]; row.ackTimeouts = [report.series.ackTimeouts[i]]
+            row.rejects = [report.series.rejects[i]]; row.crashes = [report.series.crashes[i]]
+            row.dbUtilization = [report.series.dbUtilization[i]]; row.dbWaitS = [report.series.dbWaitS[i]]
+            row.pendingHandshakes = [report.series.pendingHandshakes[i]]
+            row.backendMemoryBytes = [report.series.backendMemoryBytes[i]]
+            row.handshakeP50Ms = [report.series.handshakeP50Ms[i]]; row.handshakeP99Ms = [report.series.handshakeP99Ms[i]]
+            write(Line(series: row, milestones: report.milestones, summary: report.summary, storm: report.storm, histograms: report.histograms))
+            written += 1
+        }
+        try? handle.synchronize()
+    }
+
+    public func close() { try? handle.close() }
+
+    private func write<T: Encodable>(_ value: T) {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .useDefaultKeys
+        guard var data = try? encoder.encode(value) else { return }
+        data.append(0x0A)
+        handle.write(data)
+    }
+
+    /// The report of the intervals a `series.jsonl` holds; a truncated last line (the process was
+    /// killed while writing it) is skipped.
+    public static func rebuild(path: String) throws -> Report {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ReportError("\(path): cannot read the file") }
+        let lines = data.split(separator: 0x0A)
+        guard let first = lines.first, let header = try? JSONDecoder().decode(Header.self, from: Data(first)),
+              header.schema == schemaName else {
+            throw ReportError("\(path):1:1: not a FleetSim series file (expected a first line with \"schema\": \"\(schemaName)\")")
+        }
+        var rows: [Line] = []
+        for (n, raw) in lines.dropFirst().enumerated() {
+            do { rows.append(try JSONDecoder().decode(Line.self, from: Data(raw))) } catch {
+                if n == lines.count - 2 { break }   // the last line was being written
+                throw ReportError("\(path):\(n + 2):1: not a series line: \(error)")
+            }
+        }
+        guard let last = rows.last else { throw ReportError("\(path): holds no interval yet") }
+        var series = Report.Series(intervalS: header.intervalS)
+        for r in rows {
+            let s = r.series
+            series.tS += s.tS; series.online += s.online; series.eligible += s.eligible; series.connects += s.connects
+            series.disconnects += s.disconnects; series.connectAttempts += s.connectAttempts
+            series.handshakeTimeouts += s.handshakeTimeouts; series.ackTimeouts += s.ackTimeouts; series.rejects += s.rejects
+            series.crashes += s.crashes; series.dbUtilization += s.dbUtilization; series.dbWaitS += s.dbWaitS
+            series.pendingHandshakes += s.pendingHandshakes; series.backendMemoryBytes += s.backendMemoryBytes
+            series.handshakeP50Ms += s.handshakeP50Ms; series.handshakeP99Ms += s.handshakeP99Ms
+        }
+        var report = Report(mode: header.mode, scenario: header.scenario, seed: header.seed, clockStart: header.clockStart,
+                            summary: last.summary, storm: last.storm, milestones: last.milestones,
+                            series: series,
+                            thresholds: header.thresholds.map { Report.ThresholdResult(metric: $0[0], expression: $0[1]) },
+                            histograms: last.histograms)
+        report.incomplete = "rebuilt from \(path) (\(rows.count) intervals)"
+        return report
+    }
+}
