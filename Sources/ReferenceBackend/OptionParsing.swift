@@ -54,3 +54,35 @@ public enum OptionParsing {
         throw InvalidOption(flag: flag, message: "expected connections per second like \"200\" or \"200/s\", got \"\(text)\"")
     }
 }
+
+extension OptionParsing {
+    /// A listen address: `HOST`, `HOST:PORT`, `[IPV6]:PORT`, `[IPV6]` or a bare IPv6 literal
+    /// (`::1`, which has no port: write `[::1]:8080` to give one). Returns the host without brackets.
+    public static func listenAddress(_ text: String, flag: String) throws -> (host: String, port: Int?) {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        func bad(_ why: String) -> InvalidOption {
+            InvalidOption(flag: flag, message: "expected HOST, HOST:PORT or [IPV6]:PORT like \"127.0.0.1:8080\" or \"[::1]:8080\", got \"\(text)\" (\(why))")
+        }
+        func port(_ p: Substring) throws -> Int {
+            guard let n = Int(p), (0...65535).contains(n), !p.hasPrefix("+") else { throw bad("the port must be 0…65535") }
+            return n
+        }
+        guard !t.isEmpty else { throw bad("empty") }
+        guard !t.contains(where: { $0.isWhitespace || $0 == "/" }) else { throw bad("no spaces or slashes") }
+        if t.hasPrefix("[") {
+            guard let close = t.firstIndex(of: "]") else { throw bad("no closing \"]\"") }
+            let host = t[t.index(after: t.startIndex)..<close]
+            guard host.contains(":") else { throw bad("brackets are for IPv6 addresses") }
+            let rest = t[t.index(after: close)...]
+            if rest.isEmpty { return (String(host), nil) }
+            guard rest.hasPrefix(":") else { throw bad("expected \":PORT\" after \"]\"") }
+            return (String(host), try port(rest.dropFirst()))
+        }
+        let colons = t.filter { $0 == ":" }.count
+        if colons == 0 { return (t, nil) }
+        if colons > 1 { return (t, nil) } // a bare IPv6 literal
+        let parts = t.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard !parts[0].isEmpty else { throw bad("no host before \":\"") }
+        return (String(parts[0]), try port(parts[1]))
+    }
+}

@@ -1,3 +1,4 @@
+import DeviceModel
 import Foundation
 import Testing
 @testable import ReferenceBackend
@@ -36,6 +37,33 @@ import Testing
         #expect(process.terminationStatus == 2)
         #expect(stderr.hasPrefix("fleetsim backend: " + message), "\(stderr)")
         #expect(stderr.split(separator: "\n").count == 1, "\(stderr)")
+    }
+
+    @Test func aBadRosterIsOneLineNamingTheFlagAndTheFilesLineAndColumn() throws {
+        let file = NSTemporaryDirectory() + "fleetsim-roster-\(UUID().uuidString).csv"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try "uuid,firmware\n0b6f3f2e-6c1d-4c7a-9a8e-2f4d5c6b7a89,3.7.2\n0b6f3f2e-6c1d-4c7a-9a8e-2f4d5c6b7a8,3.7.2\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let (status, stderr) = try Self.runToExit(["backend", "--roster", file])
+        #expect(status == 2)
+        #expect(stderr == "fleetsim backend: --roster: \(file):3:1: expected a UUID like 0b6f3f2e-6c1d-4c7a-9a8e-2f4d5c6b7a89, got \"0b6f3f2e-6c1d-4c7a-9a8e-2f4d5c6b7a8\"\n")
+        let (missing, missingErr) = try Self.runToExit(["backend", "--roster", file + ".absent"])
+        #expect(missing == 2)
+        #expect(missingErr.hasPrefix("fleetsim backend: --roster: \(file).absent:1:1: cannot read device CSV"), "\(missingErr)")
+        #expect(missingErr.split(separator: "\n").count == 1)
+    }
+
+    /// Runs the binary to its exit; returns the status and standard error.
+    static func runToExit(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, stderr)
     }
 
     @Test func servesUntilInterruptedThenStopsCleanly() async throws {
