@@ -28,4 +28,22 @@ import ReferenceBackend
             } catch { Issue.record("unexpected \(error)") }
         }
     }
+
+    @Test func listenAddressesTakeAnOptionalPortAndBracketedIPv6() throws {
+        func parse(_ t: String) throws -> (String, Int?) { let a = try OptionParsing.listenAddress(t, flag: "--listen"); return (a.host, a.port) }
+        #expect(try parse("127.0.0.1:8080") == ("127.0.0.1", 8080))
+        #expect(try parse("127.0.0.1") == ("127.0.0.1", nil))
+        #expect(try parse("localhost:0") == ("localhost", 0))
+        #expect(try parse("[::1]:8080") == ("::1", 8080))
+        #expect(try parse("[::1]") == ("::1", nil))
+        #expect(try parse("::1") == ("::1", nil))
+        #expect(try parse("0.0.0.0:9000") == ("0.0.0.0", 9000))
+        for bad in ["", "[::1", "[::1]8080", "[::1]:", "host:", ":8080", "host:70000", "host:-1", "host:+80", "[1.2.3.4]:80", "a b:80", "http://x:80"] {
+            do { _ = try parse(bad); Issue.record("\(bad) should fail") } catch let e as OptionParsing.InvalidOption {
+                #expect(e.flag == "--listen")
+                #expect("\(e)".hasPrefix("--listen: expected HOST, HOST:PORT or [IPV6]:PORT"))
+                #expect(!"\(e)".contains("\n"))
+            }
+        }
+    }
 }
