@@ -55,6 +55,11 @@ public struct DeviceRoster: Sendable {
     public struct Entry: Hashable, Sendable {
         public var uuid: DeviceUUID
         public var firmware: FirmwareVersion
+
+        public init(uuid: DeviceUUID, firmware: FirmwareVersion) {
+            self.uuid = uuid
+            self.firmware = firmware
+        }
     }
 
     public struct ParseError: Error, CustomStringConvertible, Equatable {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DeviceModel
 import FleetSim
 import Foundation
 import LoadReport

@@ -14,9 +14,11 @@ import Histogram
 ///   wait, backend memory, crashes) are the element-wise maximum, as are crash and memory totals.
 /// - **bounds**: per-interval latency percentiles (no per-interval histograms are stored) are the
 ///   maximum of the shards' (an upper bound of the true percentile); the peak reconnect rate is
-///   the sum of the shards' peaks (an upper bound); recovery time is the slowest shard's.
-/// - Milestones are the union; identical ones (the scheduled timeline, applied by every shard)
-///   appear once.
+///   the sum of the shards' peaks (an upper bound).
+/// - Milestones: recorded events (the scheduled timeline, applied by every shard; crashes) are
+///   the union, identical ones once; the fleet's story (saturation, storms, collapse, recovery)
+///   and the recovery time are derived again from the merged series (`ReportRules`,
+///   `MilestoneTracker`), by the rules a single run uses.
 public enum ReportMerge {
     public static func merge(_ reports: [Report]) throws -> Report {
         guard let first = reports.first else { throw ReportError("nothing to merge: give at least one report") }
@@ -48,10 +50,11 @@ public enum ReportMerge {
         for r in reports.dropFirst() { histogram.add(r.histograms.handshakeUs) }
 
         let series = mergedSeries(reports)
-        let summary = mergedSummary(reports, series: series, histogram: histogram)
+        let milestones = mergedMilestones(reports, series: series)
+        let summary = mergedSummary(reports, series: series, milestones: milestones, histogram: histogram)
         var merged = Report(mode: first.mode, scenario: first.scenario, seed: first.seed, clockStart: first.clockStart,
                             summary: summary, storm: mergedStorm(reports, summary: summary),
-                            milestones: mergedMilestones(reports), series: series,
+                            milestones: milestones, series: series,
                             thresholds: first.thresholds.map { Report.ThresholdResult(metric: $0.metric, expression: $0.expression) },
                             histograms: Report.Histograms(handshakeUs: histogram))
         let incomplete = reports.enumerated().compactMap { i, r in r.incomplete.map { "shard report \(i + 1): \($0)" } }
@@ -106,64 +109,46 @@ public enum ReportMerge {
         return s
     }
 
-    static func mergedSummary(_ reports: [Report], series: Report.Series, histogram: Histogram<UInt64>) -> Report.Summary {
+    static func mergedSummary(_ reports: [Report], series: Report.Series, milestones: [Report.Milestone],
+                              histogram: Histogram<UInt64>) -> Report.Summary {
         func total(_ path: KeyPath<Report.Summary, Int>) -> Int { reports.reduce(0) { $0 + $1.summary[keyPath: path] } }
-        // The engine's rule: the minimum counts from the first interval at ≥ 95% online, so a
-        // cold start's ramp is not an outage.
-        let fractions = zip(series.online, series.eligible).map { $1 == 0 ? 1.0 : Double($0) / Double($1) }
-        let established = fractions.firstIndex { $0 >= 0.95 } ?? 0
-        let considered = fractions.isEmpty ? [] : fractions[established...]
-        let utilization = series.dbUtilization
+        let fractions = ReportRules.onlineFractions(series)
+        let utilization = ReportRules.utilization(series)
         let events = reports.map(\.summary.eventsProcessed)
-        let recoveries = reports.compactMap(\.summary.recoveryS)
         return Report.Summary(
             devices: total(\.devices),
             durationS: reports.map(\.summary.durationS).max() ?? 0,
-            onlineFractionMin: considered.min() ?? reports.map(\.summary.onlineFractionMin).min() ?? 0,
+            onlineFractionMin: ReportRules.onlineMinimum(fractions) ?? reports.map(\.summary.onlineFractionMin).min() ?? 0,
             onlineFractionFinal: fractions.last ?? reports.map(\.summary.onlineFractionFinal).min() ?? 0,
             connectAttempts: total(\.connectAttempts), connects: total(\.connects), disconnects: total(\.disconnects),
             handshakeTimeouts: total(\.handshakeTimeouts), ackTimeouts: total(\.ackTimeouts), rejects: total(\.rejects),
             backendCrashes: reports.map(\.summary.backendCrashes).max() ?? 0,
-            recoveryS: recoveries.max(),
-            handshakeMs: percentiles(histogram),
-            dbUtilizationMax: utilization.max() ?? reports.map(\.summary.dbUtilizationMax).max() ?? 0,
-            dbUtilizationMean: utilization.isEmpty ? reports.map(\.summary.dbUtilizationMean).max() ?? 0
-                : utilization.reduce(0, +) / Double(utilization.count),
+            recoveryS: ReportRules.recoverySeconds(milestones),
+            handshakeMs: ReportRules.percentiles(histogram),
+            dbUtilizationMax: utilization?.max ?? reports.map(\.summary.dbUtilizationMax).max() ?? 0,
+            dbUtilizationMean: utilization?.mean ?? reports.map(\.summary.dbUtilizationMean).max() ?? 0,
             backendMemoryPeakBytes: reports.map(\.summary.backendMemoryPeakBytes).max() ?? 0,
             eventsProcessed: events.contains(nil) ? nil : events.reduce(0) { $0 + $1! },
             wallS: reports.compactMap(\.summary.wallS).max())
     }
 
-    /// Percentiles in milliseconds from a histogram in microseconds.
-    public static func percentiles(_ h: Histogram<UInt64>) -> Report.Percentiles {
-        guard h.totalCount > 0 else { return Report.Percentiles(count: 0, p50: nil, p90: nil, p99: nil, max: nil) }
-        func ms(_ us: UInt64) -> Double { Double(us) / 1_000 }
-        return Report.Percentiles(count: h.totalCount, p50: ms(h.valueAtPercentile(50)), p90: ms(h.valueAtPercentile(90)),
-                                  p99: ms(h.valueAtPercentile(99)), max: ms(h.maxRecorded))
-    }
-
     static func mergedStorm(_ reports: [Report], summary: Report.Summary) -> Report.Storm {
         let episodes = reports.flatMap(\.storm.massDisconnects).sorted { $0.tS < $1.tS }
-        func median(_ values: [Double?]) -> Double? {
-            // As the engine: an episode that never got back is slower than every one that did.
-            guard !values.isEmpty else { return nil }
-            let m = values.map { $0 ?? .infinity }.sorted()[(values.count - 1) / 2]
-            return m.isFinite ? m : nil
-        }
-        return Report.Storm(
-            retryAmplification: summary.connects == 0 ? nil : Double(summary.connectAttempts) / Double(summary.connects),
-            peakReconnectRatePerS: reports.reduce(0) { $0 + $1.storm.peakReconnectRatePerS },
-            massDisconnects: episodes,
-            timeTo50PctSMedian: median(episodes.map(\.to50PctS)),
-            timeTo95PctSMedian: median(episodes.map(\.to95PctS)))
+        return ReportRules.storm(episodes: episodes, attempts: summary.connectAttempts, connects: summary.connects,
+                                 peakReconnectRatePerS: reports.reduce(0) { $0 + $1.storm.peakReconnectRatePerS })
     }
 
-    static func mergedMilestones(_ reports: [Report]) -> [Report.Milestone] {
+    /// Events the drivers recorded (timeline, crashes) are the union, identical ones once; the
+    /// fleet's story (saturation, storms, collapse, recovery) is told again from the merged
+    /// series by the tracker every run uses, not pieced together from the shards' own stories.
+    static func mergedMilestones(_ reports: [Report], series: Report.Series) -> [Report.Milestone] {
         var seen = Set<String>()
         var out: [Report.Milestone] = []
-        for m in reports.flatMap(\.milestones) where seen.insert("\(m.tS)|\(m.kind.rawValue)|\(m.detail)").inserted {
+        for m in reports.flatMap(\.milestones) where !MilestoneTracker.derivedKinds.contains(m.kind)
+            && seen.insert("\(m.tS)|\(m.kind.rawValue)|\(m.detail)").inserted {
             out.append(m)
         }
+        out += MilestoneTracker.derive(from: series)
         return out.enumerated().sorted { ($0.element.tS, $0.offset) < ($1.element.tS, $1.offset) }.map(\.element)
     }
 }

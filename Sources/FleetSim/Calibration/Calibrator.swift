@@ -77,20 +77,23 @@ public enum Calibrator {
 
     /// Measures `firmwares` against `url` (ws:// or wss://).
     public static func measure(url: String, firmwares: [String], samples: Int = 20,
-                               timeout: Double = 10) throws -> Result {
+                               timeout: Double = 10, protocol spoken: DeviceProtocol = .default) throws -> Result {
         let client = try WSClient()
         let endpoint = try client.resolve(try WSEndpoint(url: url)).wait()
         var rtts: [Double] = [], beats: [Double] = []
         var measurements: [Measurement] = []
-        for firmware in firmwares {
-            let uuid = UUID().uuidString.lowercased()
-            _ = try session(client, endpoint, uuid: uuid, firmware: firmware, timeout: timeout)   // registers the device
+        for text in firmwares {
+            guard let firmware = FirmwareVersion(text) else {
+                throw Failure(description: "expected a firmware version like 3.8.0-b3, got \"\(text)\"")
+            }
+            let uuid = DeviceUUID(seed: UInt64.random(in: 0...UInt64.max), index: 0)
+            _ = try session(client, endpoint, spoken, uuid: uuid, firmware: firmware, timeout: timeout)   // registers the device
             var hellos: [Double] = []
             for _ in 0..<max(1, samples) {
-                let s = try session(client, endpoint, uuid: uuid, firmware: firmware, timeout: timeout)
+                let s = try session(client, endpoint, spoken, uuid: uuid, firmware: firmware, timeout: timeout)
                 hellos.append(s.hello); rtts.append(s.rtt); beats.append(s.heartbeat)
             }
-            measurements.append(Measurement(firmware: firmware, handshakeS: median(hellos), samples: hellos.count))
+            measurements.append(Measurement(firmware: text, handshakeS: median(hellos), samples: hellos.count))
         }
         let rtt = median(rtts)
         for i in measurements.indices { measurements[i].handshakeS = max(0, measurements[i].handshakeS - rtt) }
@@ -103,8 +106,8 @@ public enum Calibrator {
     }
 
     /// One connection: hello→welcome, ping→pong, heartbeat→ack, close. Seconds.
-    static func session(_ client: WSClient, _ endpoint: WSEndpoint, uuid: String, firmware: String,
-                        timeout: Double) throws -> (hello: Double, rtt: Double, heartbeat: Double) {
+    static func session(_ client: WSClient, _ endpoint: WSEndpoint, _ spoken: DeviceProtocol, uuid: DeviceUUID,
+                        firmware: FirmwareVersion, timeout: Double) throws -> (hello: Double, rtt: Double, heartbeat: Double) {
         let probe = Probe()
         let connection = client.connect(to: endpoint, delegate: probe)
         defer { connection.close(); _ = probe.closed.wait(timeout: .now() + 2) }
@@ -117,9 +120,9 @@ public enum Calibrator {
         }
         _ = try next("WebSocket upgrade")
         var t0 = DispatchTime.now().uptimeNanoseconds
-        connection.send(text: "{\"type\":\"hello\",\"uuid\":\"\(uuid)\",\"firmware\":\"\(firmware)\"}")
+        connection.send(text: spoken.helloText(uuid: uuid, firmware: firmware))
         let welcome = try next("welcome")
-        guard probe.lastText.contains("welcome") else {
+        guard spoken.interpret(probe.lastText, outstanding: 0) == .welcome else {
             throw Failure(description: "expected a welcome for firmware \(firmware), got \(probe.lastText)")
         }
         let hello = Double(welcome - t0) / 1e9
@@ -128,8 +131,11 @@ public enum Calibrator {
         let pong = try next("pong")
         let rtt = Double(pong - t0) / 1e9
         t0 = DispatchTime.now().uptimeNanoseconds
-        connection.send(text: "{\"type\":\"heartbeat\",\"seq\":1}")
+        connection.send(text: spoken.heartbeatText(uuid: uuid, firmware: firmware, seq: 1))
         let ack = try next("ack")
+        guard spoken.interpret(probe.lastText, outstanding: 1) == .ack(seq: 1) else {
+            throw Failure(description: "expected an ack of heartbeat 1 for firmware \(firmware), got \(probe.lastText)")
+        }
         return (hello, rtt, Double(ack - t0) / 1e9)
     }
 

@@ -1,4 +1,5 @@
 import DeviceModel
+import LoadReport
 
 /// Judges one rollout probe interval by interval, so that a run can stop as soon as its verdict is
 /// known: a fleet that collapsed is not healthy however long it runs on.
@@ -66,7 +67,7 @@ struct HealthJudge {
                 // A cold start gets as long to come online as a recovery does.
                 if t >= min(recoverWithin > 0 ? recoverWithin : end, perturbation ?? end) {
                     failedBeforePerturbation = true
-                    decide(.unhealthy(String(format: "not at %.0f%% online by %@ (online %.1f%%)", line * 100, formatDuration(t), online * 100)))
+                    decide(.unhealthy(String(format: "not at %.0f%% online by %@ (online %.1f%%)", line * 100, ReportFormat.duration(t), online * 100)))
                 }
                 return
             }
@@ -75,7 +76,7 @@ struct HealthJudge {
         onlineMin = min(onlineMin, online)
         if online < line {
             failedBeforePerturbation = true
-            decide(.unhealthy(String(format: "online %.1f%% at %@", online * 100, formatDuration(t))))
+            decide(.unhealthy(String(format: "online %.1f%% at %@", online * 100, ReportFormat.duration(t))))
         }
     }
 
@@ -86,13 +87,13 @@ struct HealthJudge {
             if t - since >= hold, recoveryTime == nil {
                 recoveryTime = since - p
                 decide(since - p <= recoverWithin ? .healthy
-                       : .unhealthy("back at \(formatDuration(since - p)) after the perturbation, later than \(formatDuration(recoverWithin))"))
+                       : .unhealthy("back at \(ReportFormat.duration(since - p)) after the perturbation, later than \(ReportFormat.duration(recoverWithin))"))
             }
         } else {
             backSince = nil
             if t - p > recoverWithin {
                 decide(.unhealthy(String(format: "not back to %.0f%% within %@ of the perturbation (online %.1f%% at +%@)",
-                                         line * 100, formatDuration(recoverWithin), online * 100, formatDuration(t - p))))
+                                         line * 100, ReportFormat.duration(recoverWithin), online * 100, ReportFormat.duration(t - p))))
             }
         }
     }

@@ -136,7 +136,7 @@ public struct RolloutCheck: Sendable {
         let resource = counts.max { ($0.value, $1.key) < ($1.value, $0.key) }!.key
         let example = first.first { $0.resource == resource }!
         return RolloutReport.Cause(resource: resource, seeds: counts[resource]!, ofSeeds: searches.count,
-                                   detail: "at \(formatDuration(Time.from(seconds: example.tS))): \(example.detail)")
+                                   detail: "at \(ReportFormat.duration(Time.from(seconds: example.tS))): \(example.detail)")
     }
 
     /// Maps on `threads` threads, taking work items in order; results in the order of `items`.

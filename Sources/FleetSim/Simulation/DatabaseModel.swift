@@ -23,7 +23,6 @@ final class DatabaseModel {
     /// FIFO order, so the next one almost always starts in the same interval (no division).
     private var currentInterval = 0
     private var currentIntervalEnd: Nanoseconds
-    private(set) var queries: UInt64 = 0
     private(set) var refused: UInt64 = 0
 
     init(cores: Int, speed: Double, queueTimeout: Nanoseconds?, interval: Nanoseconds, intervals: Int) {
@@ -60,7 +59,6 @@ final class DatabaseModel {
         let end = start + service
         coreFree[0] = end
         siftDown()
-        queries += 1
         account(start: start, end: end)
         return end
     }

@@ -8,7 +8,6 @@ struct GatewayModel {
     var generation: UInt32 = 0
     var open = 0
     var pending = 0
-    var crashes = 0
     /// The devices attached in this generation.
     let members = DeviceSet()
 

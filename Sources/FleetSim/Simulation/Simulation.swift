@@ -13,33 +13,6 @@ public struct Simulation {
 
     // MARK: Devices
 
-    /// One device: exactly one 64-byte cache line (the engine's fields fill the machine's tail
-    /// padding), allocated on a cache-line boundary, so handling an event touches one line.
-    struct DeviceSlot {
-        var machine: DeviceMachine
-        var link: Link = .none
-        var group: UInt16
-        var gateway: UInt16 = 0
-        /// When the current connect attempt began, in microseconds modulo 2^32: handshakes end
-        /// far sooner than the 71 minutes this wraps at, so the difference is exact.
-        var attemptStartUs: UInt32 = 0
-        /// Incremented at each connect and close: events of an older connection are ignored.
-        var connection: UInt32 = 0
-        /// This device's place in its gateway's `members`; valid while `link == .attached` and
-        /// the gateway generation matches.
-        var placeOnGateway: Int32 = -1
-        /// The gateway's generation when this device attached, modulo 2^16: a crash drops every
-        /// device attached to the gateway, so no attached device is 65,536 generations old.
-        var gatewayGeneration: UInt16 = 0
-        /// The mass disconnect this device was dropped in and has not come back from (0: none).
-        var episode: UInt32 = 0
-
-        @inline(__always)
-        static func microseconds(_ t: Nanoseconds) -> UInt32 { UInt32(truncatingIfNeeded: t / Time.microsecond) }
-    }
-
-    enum Link: UInt8 { case none, connecting, attached }
-
     struct GroupRuntime {
         var name: String
         var firmware: FirmwareVersion
@@ -48,8 +21,6 @@ public struct Simulation {
         var sessionLifetime: Nanoseconds?
         var warm: Bool
         var blocked = false
-        var joined = 0
-        var online = 0
     }
 
     enum Kind: UInt8 {
@@ -58,6 +29,8 @@ public struct Simulation {
         case gatewayUp, timeline, sample
     }
 
+    /// Who is in the fleet (shared with the live runner and the backend's seeding).
+    public let plan: FleetPlan
     /// Owns the device array; `devices` is its buffer, used directly on the hot path.
     private let storage: DeviceStorage
     private let devices: UnsafeMutableBufferPointer<DeviceSlot>
@@ -81,42 +54,9 @@ public struct Simulation {
 
     // MARK: Measurements
 
-    /// Devices online, all groups (blocked firmware keeps sessions it already had).
-    private var online = 0
-    private var counters = Counters()
-    private var totals = Counters()
-    private var handshakes = LatencyRecorder()
-    private var intervalHandshakes = LatencyRecorder()
-    private var series: Report.Series
-    private var milestones: [Report.Milestone] = []
-    private var tracker = MilestoneTracker()
-    private var episodes: [Episode] = [Episode(t: 0, cause: "", devices: 0)]   // index 0: none
-    private var currentSecond: Int64 = -1
-    private var attemptsThisSecond = 0
-    private var peakAttemptsPerSecond = 0
-    private var peakMemory: Int64 = 0
-    private var intervalPeakMemory: Int64 = 0
+    /// Counters, series, episodes and milestones: what the report is built from.
+    private var recorder: Recorder
     public private(set) var eventsProcessed: UInt64 = 0
-
-    struct Counters {
-        var connectAttempts = 0, connects = 0, disconnects = 0
-        var handshakeTimeouts = 0, ackTimeouts = 0, rejects = 0, crashes = 0
-
-        mutating func add(_ o: Counters) {
-            connectAttempts += o.connectAttempts; connects += o.connects; disconnects += o.disconnects
-            handshakeTimeouts += o.handshakeTimeouts; ackTimeouts += o.ackTimeouts
-            rejects += o.rejects; crashes += o.crashes
-        }
-    }
-
-    struct Episode {
-        var t: Nanoseconds
-        var cause: String
-        var devices: Int
-        var back = 0
-        var t50: Nanoseconds?
-        var t95: Nanoseconds?
-    }
 
     /// Builds the fleet and the backend model. The scenario must be valid (`ScenarioLoader`).
     public init(scenario: Scenario) {
@@ -130,48 +70,32 @@ public struct Simulation {
                                  interval: scenario.interval, intervals: intervals)
         gatewayStore = FixedArray((0..<max(1, scenario.backend.gateways.count)).map { _ in GatewayModel() })
         gateways = gatewayStore.items
-        series = Report.Series(intervalS: Time.seconds(scenario.interval))
         admission = scenario.backend.admission
 
-        var groups: [GroupRuntime] = []
-        var groupIndex: [String: Int] = [:]
-        for group in scenario.fleet {
-            let profile = scenario.profiles[group.profile]!
-            let cost: Nanoseconds = profile.lookup == .scan
-                ? Nanoseconds(db.rows) * db.scanCostPerRow : db.indexedCost
-            groupIndex[group.name] = groups.count
-            groups.append(GroupRuntime(name: group.name, firmware: group.firmware, behaviour: profile.behaviour,
-                                       lookupCost: cost, sessionLifetime: profile.sessionLifetime, warm: group.warm))
+        let plan = FleetPlan(scenario: scenario)
+        self.plan = plan
+        recorder = Recorder(interval: scenario.interval, groups: plan.groups.count)
+        let groups = plan.groups.map { g in
+            GroupRuntime(name: g.name, firmware: g.firmware, behaviour: g.behaviour,
+                         lookupCost: g.lookup == .scan ? Nanoseconds(db.rows) * db.scanCostPerRow : db.indexedCost,
+                         sessionLifetime: g.sessionLifetime, warm: g.warm)
         }
         groupStore = FixedArray(groups)
         self.groups = groupStore.items
 
         // Every device of the run, including those the timeline adds, exists from the start.
-        let total = scenario.totalDevices
-        let storage = DeviceStorage(devices: total, groups: groups.map(\.behaviour))
+        let storage = DeviceStorage(devices: plan.deviceCount, groups: groups.map(\.behaviour))
         let buffer = storage.devices
         self.storage = storage
         devices = buffer
         behaviours = storage.behaviours
         heartbeatCost = db.heartbeatCost
-        var next = 0
-        let seed = scenario.seed
-        func addDevices(group: Int, count: Int, at: Nanoseconds, ramp: Nanoseconds) {
-            for _ in 0..<count {
-                let random = SeededRandom(seed: seed, stream: UInt64(next))
-                (buffer.baseAddress! + next).initialize(to: DeviceSlot(machine: DeviceMachine(random: random),
-                                                                        group: UInt16(group)))
-                next += 1
+        for cohort in plan.cohorts {
+            for d in cohort.first..<(cohort.first + cohort.count) {
+                (buffer.baseAddress! + d).initialize(to: DeviceSlot(machine: DeviceMachine(random: plan.random(ofDevice: d)),
+                                                                     group: UInt16(cohort.group)))
             }
-            joins.add(first: next - count, count: count, at: at, ramp: ramp)
-        }
-        for (g, group) in scenario.fleet.enumerated() {
-            addDevices(group: g, count: group.count, at: group.joinAt, ramp: group.ramp)
-        }
-        for event in scenario.timeline {
-            if case .addDevices(let name, let count, let ramp) = event.action, let g = groupIndex[name] {
-                addDevices(group: g, count: count, at: event.at, ramp: ramp)
-            }
+            joins.add(cohort)
         }
         // Timeline events at t = 0 come before the joins at t = 0 (`joinGoesFirst`).
         for (i, event) in scenario.timeline.enumerated() {
@@ -218,7 +142,7 @@ public struct Simulation {
             case .timeline: applyTimeline(event.device)
             case .sample:
                 sample(index: event.device)
-                progress?(Double(now) / Double(scenario.duration), onlineFraction)
+                progress?(Double(now) / Double(scenario.duration), recorder.onlineFraction)
                 if shouldStop?() == true {
                     interrupted = true
                 }
@@ -251,7 +175,7 @@ public struct Simulation {
 
     private mutating func onJoin(_ d: Int) {
         let g = Int(devices[d].group)
-        groups[g].joined += 1
+        recorder.joined(group: g)
         if groups[g].warm && !groups[g].blocked, let gw = pickGateway() {
             attach(d, gateway: gw)
             let actions = devices[d].machine.resume(now: now, behaviour: groups[g].behaviour)
@@ -286,7 +210,7 @@ public struct Simulation {
             if !refuse, bucket != nil, !bucket!.take(now: now) { refuse = true }
             if refuse {
                 devices[d].link = .none
-                counters.rejects += 1
+                recorder.rejected()
                 let actions = devices[d].machine.received(.reject(code: 1013, retryAfter: a.retryAfter),
                                                           now: now, behaviour: behaviour(d))
                 perform(actions, device: d)
@@ -321,8 +245,7 @@ public struct Simulation {
         let actions = devices[d].machine.received(.welcome, now: now, behaviour: behaviour(d))
         if devices[d].machine.isOnline {
             let latencyNs = Nanoseconds(DeviceSlot.microseconds(now) &- devices[d].attemptStartUs) * Time.microsecond
-            handshakes.record(nanoseconds: latencyNs)
-            intervalHandshakes.record(nanoseconds: latencyNs)
+            recorder.handshake(nanoseconds: latencyNs)
             wentOnline(d, initial: false)
         }
         perform(actions, device: d)
@@ -332,7 +255,7 @@ public struct Simulation {
         let d = event.device
         guard current(event), devices[d].link == .attached else { return }
         let wasOnline = devices[d].machine.isOnline
-        counters.rejects += 1
+        recorder.rejected()
         let actions = devices[d].machine.received(.reject(code: UInt16(event.aux), retryAfter: nil),
                                                   now: now, behaviour: behaviour(d))
         if wasOnline && !devices[d].machine.isOnline { wentOffline(d) }
@@ -359,8 +282,8 @@ public struct Simulation {
     private mutating func perform(_ actions: Actions, device d: Int) {
         if actions.close { detach(d) }
         switch actions.note {
-        case .handshakeTimeout: counters.handshakeTimeouts += 1
-        case .ackTimeout: counters.ackTimeouts += 1
+        case .handshakeTimeout: recorder.handshakeTimeout()
+        case .ackTimeout: recorder.ackTimeout()
         default: break
         }
         // When the reply to what the device sends (or its transport) is already scheduled to
@@ -393,14 +316,7 @@ public struct Simulation {
         devices[d].connection &+= 1
         devices[d].link = .connecting
         devices[d].attemptStartUs = DeviceSlot.microseconds(now)
-        counters.connectAttempts += 1
-        let second = now / Time.second
-        if second != currentSecond {
-            currentSecond = second
-            attemptsThisSecond = 0
-        }
-        attemptsThisSecond += 1
-        if attemptsThisSecond > peakAttemptsPerSecond { peakAttemptsPerSecond = attemptsThisSecond }
+        recorder.attempt(at: now)
         // TCP handshake and WebSocket upgrade: two round trips.
         let result = now + 4 * latency
         queue.push(time: result, kind: Kind.transportResult.rawValue, device: d, token: devices[d].connection)
@@ -498,19 +414,19 @@ public struct Simulation {
     @discardableResult
     private mutating func checkMemory(_ gw: Int) -> Bool {
         let memory = gateways[gw].memory(gatewaySpec)
-        if memory > intervalPeakMemory { intervalPeakMemory = memory }
+        recorder.memory(memory)
         guard memory > gatewaySpec.memoryLimit else { return true }
-        let detail = "gateway \(gw) out of memory at \(formatBytes(memory)) "
+        let detail = "gateway \(gw) out of memory at \(ReportFormat.bytes(memory)) "
             + "(\(gateways[gw].open) connections, \(gateways[gw].pending) handshakes in flight)"
-        counters.crashes += 1
-        gateways[gw].crashes += 1
-        takeDown(gw, for: gatewaySpec.restart, cause: "crash", detail: detail, milestone: .backendCrash)
+        let dropped = takeDown(gw, for: gatewaySpec.restart, cause: "crash")
+        recorder.crash(at: now, detail: "\(detail); \(dropped) devices dropped")
         return false
     }
 
-    /// Stops a gateway: every connection on it drops; it accepts again after `down`.
-    private mutating func takeDown(_ gw: Int, for down: Nanoseconds, cause: String, detail: String,
-                          milestone: Report.Milestone.Kind?) {
+    /// Stops a gateway: every connection on it drops; it accepts again after `down`. Returns
+    /// how many devices were attached.
+    @discardableResult
+    private mutating func takeDown(_ gw: Int, for down: Nanoseconds, cause: String) -> Int {
         // Read the gateway's own set of devices instead of the whole fleet: a crash costs its
         // connections, not a pass over a million devices. Device order makes it deterministic
         // and walks the device array forwards.
@@ -527,38 +443,16 @@ public struct Simulation {
             if episode != 0 && devices[d].machine.isOnline { devices[d].episode = episode }
             dropConnection(d)
         }
-        if let milestone {
-            record(milestone, "\(detail); \(dropped.count) devices dropped")
-        }
         queue.push(time: now + max(1, down), kind: Kind.gatewayUp.rawValue, device: gw)
+        return dropped.count
     }
 
     // MARK: - Online accounting and storm episodes
 
-    private var onlineFraction: Double {
-        let eligible = eligibleCount
-        return eligible == 0 ? 1 : Double(eligibleOnline) / Double(eligible)
-    }
-
-    /// Online devices whose firmware is allowed to connect: the numerator of the online fraction.
-    private var eligibleOnline: Int {
-        var n = 0
-        for g in groups where !g.blocked { n += g.online }
-        return n
-    }
-
-    private var eligibleCount: Int {
-        var n = 0
-        for g in groups where !g.blocked { n += g.joined }
-        return n
-    }
-
     @inline(__always)
     private mutating func wentOnline(_ d: Int, initial: Bool) {
-        online += 1
-        groups[Int(devices[d].group)].online += 1
-        if !initial { counters.connects += 1 }
         let g = Int(devices[d].group)
+        recorder.online(group: g, initial: initial)
         if let mean = groups[g].sessionLifetime {
             // The network ends sessions at random (exponential lifetimes), drawn by hashing so
             // the draw does not depend on other devices' history.
@@ -569,26 +463,19 @@ public struct Simulation {
         let e = Int(devices[d].episode)
         if e != 0 {
             devices[d].episode = 0
-            episodes[e].back += 1
-            let n = episodes[e].devices
-            if episodes[e].t50 == nil, episodes[e].back * 2 >= n { episodes[e].t50 = now }
-            if episodes[e].t95 == nil, episodes[e].back * 100 >= n * 95 { episodes[e].t95 = now }
+            recorder.back(episode: e, at: now)
         }
     }
 
     @inline(__always)
     private mutating func wentOffline(_ d: Int) {
-        online -= 1
-        groups[Int(devices[d].group)].online -= 1
-        counters.disconnects += 1
+        recorder.offline(group: Int(devices[d].group))
     }
 
     /// Starts a mass-disconnect episode when enough devices drop at once; returns its id (0: none).
     private mutating func beginEpisode(cause: String, devices dropped: [Int]) -> UInt32 {
         let onlineDropped = dropped.reduce(0) { $0 + (devices[$1].machine.isOnline ? 1 : 0) }
-        guard onlineDropped >= max(10, eligibleCount / 100) else { return 0 }
-        episodes.append(Episode(t: now, cause: cause, devices: onlineDropped))
-        return UInt32(episodes.count - 1)
+        return recorder.beginEpisode(at: now, cause: cause, onlineDropped: onlineDropped)
     }
 
     // MARK: - Timeline
@@ -598,7 +485,7 @@ public struct Simulation {
         var detail: String
         switch event.action {
         case .addDevices(let group, let count, let ramp):
-            detail = "\(count) devices join group \(group)" + (ramp > 0 ? " over \(formatDuration(ramp))" : "")
+            detail = "\(count) devices join group \(group)" + (ramp > 0 ? " over \(ReportFormat.duration(ramp))" : "")
         case .block(let range):
             blockList.append(range)
             updateBlocked()
@@ -609,10 +496,10 @@ public struct Simulation {
             detail = "firmware \(range) unblocked"
         case .restartGateways(let which, let down):
             let targets = which.map { [$0] } ?? Array(0..<gateways.count)
-            detail = (which == nil ? "all gateways" : "gateway \(which!)") + " restarted (down \(formatDuration(down)))"
-            record(.timeline, (event.note.map { "\($0): " } ?? "") + detail)
+            detail = (which == nil ? "all gateways" : "gateway \(which!)") + " restarted (down \(ReportFormat.duration(down)))"
+            recorder.timeline(at: now, (event.note.map { "\($0): " } ?? "") + detail)
             for gw in targets where gw < gateways.count {
-                takeDown(gw, for: down, cause: "restart", detail: "", milestone: nil)
+                takeDown(gw, for: down, cause: "restart")
             }
             return
         case .setDatabaseCores(let cores):
@@ -635,160 +522,32 @@ public struct Simulation {
             bucket = a?.connectRate.map { TokenBucket(rate: $0, burst: a?.burst ?? $0, now: now) }
             detail = a == nil ? "admission control off" : "admission control on"
         }
-        record(.timeline, (event.note.map { "\($0): " } ?? "") + detail)
+        recorder.timeline(at: now, (event.note.map { "\($0): " } ?? "") + detail)
     }
 
     private mutating func updateBlocked() {
         for g in groups.indices {
             groups[g].blocked = blockList.contains { $0.contains(groups[g].firmware) }
+            recorder.setBlocked(group: g, groups[g].blocked)
         }
     }
 
-    // MARK: - Sampling and milestones
-
-    private mutating func record(_ kind: Report.Milestone.Kind, _ detail: String, at time: Nanoseconds? = nil) {
-        milestones.append(Report.Milestone(tS: Time.seconds(time ?? now), kind: kind, detail: detail))
-    }
+    // MARK: - Sampling and report
 
     private mutating func sample(index: Int) {
-        let eligible = eligibleCount
-        let utilization = database.utilization(interval: index)
-        let wait = database.wait(at: now)
-        let pending = gateways.reduce(0) { $0 + $1.pending }
         var memory: Int64 = 0
         for gw in gateways where gw.up { memory += gw.memory(gatewaySpec) }
-        series.tS.append(Time.seconds(now))
-        let eligibleOnline = self.eligibleOnline
-        series.online.append(eligibleOnline)
-        series.eligible.append(eligible)
-        series.connects.append(counters.connects)
-        series.disconnects.append(counters.disconnects)
-        series.connectAttempts.append(counters.connectAttempts)
-        series.handshakeTimeouts.append(counters.handshakeTimeouts)
-        series.ackTimeouts.append(counters.ackTimeouts)
-        series.rejects.append(counters.rejects)
-        series.crashes.append(counters.crashes)
-        series.dbUtilization.append(utilization)
-        series.dbWaitS.append(Time.seconds(wait))
-        series.pendingHandshakes.append(pending)
-        series.backendMemoryBytes.append(memory)
-        series.handshakeP50Ms.append(intervalHandshakes.percentileMs(50))
-        series.handshakeP99Ms.append(intervalHandshakes.percentileMs(99))
-        peakMemory = max(peakMemory, intervalPeakMemory)
-        intervalPeakMemory = memory
-
-        let input = MilestoneTracker.Sample(
-            t: now, interval: scenario.interval, online: eligibleOnline, eligible: eligible, utilization: utilization,
-            wait: wait, timeouts: counters.handshakeTimeouts + counters.ackTimeouts,
-            handshakeTimeouts: counters.handshakeTimeouts, ackTimeouts: counters.ackTimeouts,
-            attempts: counters.connectAttempts, connects: counters.connects)
-        for m in tracker.observe(input) { milestones.append(m) }
-
-        totals.add(counters)
-        counters = Counters()
-        intervalHandshakes.reset()
+        let backend = Recorder.BackendSample(
+            dbUtilization: database.utilization(interval: index), dbWaitS: Time.seconds(database.wait(at: now)),
+            pendingHandshakes: gateways.reduce(0) { $0 + $1.pending }, memoryBytes: memory)
+        recorder.closeInterval(at: now, backend: backend)
     }
 
-    // MARK: - Report
-
-    private mutating func makeReport(wallSeconds: Double) -> Report {
-        totals.add(counters)
-        counters = Counters()
-        let fractions = zip(series.online, series.eligible).map { $1 == 0 ? 1.0 : Double($0) / Double($1) }
-        let established = fractions.firstIndex { $0 >= 0.95 } ?? 0
-        let considered = fractions.isEmpty ? [] : Array(fractions[established...])
-        let utilizations = series.dbUtilization
-        let storm = makeStorm()
-        let summary = Report.Summary(
-            devices: scenario.totalDevices, durationS: Time.seconds(min(now, scenario.duration)),
-            onlineFractionMin: considered.min() ?? onlineFraction,
-            onlineFractionFinal: fractions.last ?? onlineFraction,
-            connectAttempts: totals.connectAttempts, connects: totals.connects, disconnects: totals.disconnects,
-            handshakeTimeouts: totals.handshakeTimeouts, ackTimeouts: totals.ackTimeouts, rejects: totals.rejects,
-            backendCrashes: totals.crashes, recoveryS: recoverySeconds(),
-            handshakeMs: handshakes.percentiles,
-            dbUtilizationMax: utilizations.max() ?? 0,
-            dbUtilizationMean: utilizations.isEmpty ? 0 : utilizations.reduce(0, +) / Double(utilizations.count),
-            backendMemoryPeakBytes: max(peakMemory, intervalPeakMemory),
-            eventsProcessed: eventsProcessed, wallS: wallSeconds)
-        let thresholds = scenario.thresholds.map { Report.ThresholdResult(metric: $0.metric, expression: $0.expression) }
-        return Report(mode: "simulate", scenario: scenario.name, seed: scenario.seed, clockStart: scenario.clockStart,
-                      summary: summary, storm: storm,
-                      milestones: milestones.sorted { $0.tS < $1.tS },
-                      series: series, thresholds: thresholds,
-                      histograms: Report.Histograms(handshakeUs: handshakes.histogram))
+    private func makeReport(wallSeconds: Double) -> Report {
+        let info = Recorder.RunInfo(mode: "simulate", scenario: scenario.name, seed: scenario.seed,
+                                    clockStart: scenario.clockStart, devices: plan.deviceCount,
+                                    thresholds: scenario.thresholds.map { ($0.metric, $0.expression) })
+        return recorder.report(info, durationS: Time.seconds(min(now, scenario.duration)),
+                               eventsProcessed: eventsProcessed, wallS: wallSeconds)
     }
-
-    /// From the last timeline event after the last collapse (the mitigation) to the recovery;
-    /// from the collapse itself when the fleet recovered on its own.
-    private func recoverySeconds() -> Double? {
-        guard let recovered = milestones.last(where: { $0.kind == .recovered }),
-              let collapse = milestones.last(where: { $0.kind == .fleetCollapse && $0.tS <= recovered.tS })
-        else { return nil }
-        let mitigation = milestones.last { $0.kind == .timeline && $0.tS >= collapse.tS && $0.tS <= recovered.tS }
-        return recovered.tS - (mitigation?.tS ?? collapse.tS)
-    }
-
-    private func makeStorm() -> Report.Storm {
-        let list = episodes.dropFirst().map { e in
-            Report.MassDisconnect(tS: Time.seconds(e.t), cause: e.cause, devices: e.devices,
-                                  to50PctS: e.t50.map { Time.seconds($0 - e.t) },
-                                  to95PctS: e.t95.map { Time.seconds($0 - e.t) })
-        }
-        func median(_ values: [Double?]) -> Double? {
-            // An episode that never got back counts as slower than every one that did.
-            guard !values.isEmpty else { return nil }
-            let sorted = values.map { $0 ?? .infinity }.sorted()
-            let m = sorted[(sorted.count - 1) / 2]
-            return m.isFinite ? m : nil
-        }
-        return Report.Storm(
-            retryAmplification: totals.connects == 0 ? nil : Double(totals.connectAttempts) / Double(totals.connects),
-            peakReconnectRatePerS: Double(peakAttemptsPerSecond),
-            massDisconnects: list,
-            timeTo50PctSMedian: median(list.map(\.to50PctS)),
-            timeTo95PctSMedian: median(list.map(\.to95PctS)))
-    }
-}
-
-/// The device array, allocated once for the whole run on a cache-line boundary, and freed with
-/// the simulation.
-final class DeviceStorage {
-    let devices: UnsafeMutableBufferPointer<Simulation.DeviceSlot>
-    let behaviours: UnsafeMutableBufferPointer<DeviceBehaviour>
-    private var initialized = 0
-
-    init(devices count: Int, groups: [DeviceBehaviour]) {
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * MemoryLayout<Simulation.DeviceSlot>.stride,
-                                                   alignment: 64)
-        devices = UnsafeMutableBufferPointer(start: raw.bindMemory(to: Simulation.DeviceSlot.self, capacity: max(1, count)),
-                                             count: max(1, count))
-        behaviours = .allocate(capacity: max(1, groups.count))
-        _ = behaviours.initialize(from: groups)
-        initialized = count
-    }
-
-    deinit {
-        devices.baseAddress!.deinitialize(count: initialized)
-        UnsafeMutableRawPointer(devices.baseAddress!).deallocate()
-        behaviours.baseAddress!.deinitialize(count: behaviours.count)
-        behaviours.deallocate()
-    }
-}
-
-func formatBytes(_ bytes: Int64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(bytes), unit = 0
-    while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
-    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
-}
-
-func formatDuration(_ ns: Nanoseconds) -> String {
-    var s = ns / Time.second
-    if s == 0 { return "\(ns / Time.millisecond)ms" }
-    var out = ""
-    if s >= 3600 { out += "\(s / 3600)h"; s %= 3600 }
-    if s >= 60 { out += "\(s / 60)m"; s %= 60 }
-    if s > 0 || out.isEmpty { out += "\(s)s" }
-    return out
 }

@@ -1,4 +1,3 @@
-import DeviceModel
 
 /// Parsers for the human units of scenario files (`30s`, `4GiB`, `25%`, `200/s`), shared with
 /// the command line so that a flag and a YAML key accept the same text.
@@ -168,7 +167,8 @@ extension Character {
 }
 
 extension StringProtocol {
-    func trimmingWhitespace() -> Substring {
+    /// The text without leading and trailing whitespace (no Foundation needed).
+    public func trimmingWhitespace() -> Substring {
         let s = Substring(self)
         guard let first = s.firstIndex(where: { !$0.isWhitespace }),
               let last = s.lastIndex(where: { !$0.isWhitespace }) else { return s[s.endIndex...] }

@@ -1,0 +1,156 @@
+import DeviceModel
+
+/// Who is in the fleet: every device of a run, numbered, with its group, behaviour, random
+/// stream, identity and join time. The simulation engine, the live runner and the seeding of the
+/// reference backend's registry all read the fleet from here, so a device is the same device in
+/// each of them (same number, same stream, same UUID).
+///
+/// Devices are numbered group by group in scenario order, then the devices that timeline
+/// `add-devices` events add, in timeline order. Each batch is a *cohort* of consecutive numbers
+/// joining evenly over a ramp. A shard (`--shard i/n`) keeps the devices whose number is ≡ i
+/// (mod n), each with its global number, stream and UUID, so the union of the shards is the fleet.
+public struct FleetPlan: Sendable {
+    public struct Group: Sendable {
+        public var name: String
+        public var firmware: FirmwareVersion
+        public var profile: String
+        public var behaviour: DeviceBehaviour
+        public var lookup: Scenario.Lookup
+        public var sessionLifetime: Nanoseconds?
+        public var warm: Bool
+        /// Identities read from the group's CSV roster, used in order by its devices.
+        public var roster: [DeviceRoster.Entry]
+    }
+
+    /// Consecutive device numbers of one group joining evenly over `ramp` from `at`.
+    public struct Cohort: Sendable, Equatable {
+        public var group: Int
+        public var first: Int
+        public var count: Int
+        public var at: Nanoseconds
+        public var ramp: Nanoseconds
+        /// Where this cohort's devices start in their group's roster.
+        public var rosterOffset: Int
+
+        /// When the k-th device of the cohort joins.
+        @inline(__always)
+        public func time(_ k: Int) -> Nanoseconds {
+            count > 1 ? at + Nanoseconds(Double(ramp) * Double(k) / Double(count)) : at
+        }
+    }
+
+    /// A slice of the fleet run by one process: devices whose number is ≡ `index` (mod `count`).
+    public struct Shard: Sendable, Equatable, CustomStringConvertible {
+        public var index: Int
+        public var count: Int
+
+        public static let whole = Shard(index: 0, count: 1)
+
+        public init(index: Int, count: Int) {
+            precondition(count >= 1 && (0..<count).contains(index), "shard \(index)/\(count)")
+            self.index = index
+            self.count = count
+        }
+
+        /// Parses `i/n` (0-based i), as `--shard` takes it.
+        public init?(parsing text: String) {
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, (0..<n).contains(i) else { return nil }
+            self.init(index: i, count: n)
+        }
+
+        @inline(__always)
+        public func contains(_ device: Int) -> Bool { device % count == index }
+
+        public var description: String { "\(index)/\(count)" }
+    }
+
+    public let seed: UInt64
+    public let groups: [Group]
+    /// In device-number order.
+    public let cohorts: [Cohort]
+    /// Devices in the whole fleet (every shard), including those the timeline adds.
+    public let deviceCount: Int
+    public let shard: Shard
+
+    public init(scenario: Scenario, shard: Shard = .whole) {
+        seed = scenario.seed
+        self.shard = shard
+        var groups: [Group] = []
+        var index: [String: Int] = [:]
+        for g in scenario.fleet {
+            let profile = scenario.profiles[g.profile]!
+            index[g.name] = groups.count
+            groups.append(Group(name: g.name, firmware: g.firmware, profile: g.profile, behaviour: profile.behaviour,
+                                lookup: profile.lookup, sessionLifetime: profile.sessionLifetime, warm: g.warm,
+                                roster: g.roster ?? []))
+        }
+        var cohorts: [Cohort] = []
+        var next = 0
+        var used = Array(repeating: 0, count: groups.count)
+        func add(group: Int, count: Int, at: Nanoseconds, ramp: Nanoseconds) {
+            cohorts.append(Cohort(group: group, first: next, count: count, at: at, ramp: ramp, rosterOffset: used[group]))
+            used[group] += count
+            next += count
+        }
+        for (g, group) in scenario.fleet.enumerated() { add(group: g, count: group.count, at: group.joinAt, ramp: group.ramp) }
+        for event in scenario.timeline {
+            if case .addDevices(let name, let count, let ramp) = event.action, let g = index[name] {
+                add(group: g, count: count, at: event.at, ramp: ramp)
+            }
+        }
+        self.groups = groups
+        self.cohorts = cohorts
+        self.deviceCount = next
+    }
+
+    /// The cohort a device belongs to (binary search over the few cohorts).
+    public func cohort(ofDevice d: Int) -> Cohort {
+        var lo = 0, hi = cohorts.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if cohorts[mid].first <= d { lo = mid } else { hi = mid - 1 }
+        }
+        return cohorts[lo]
+    }
+
+    public func group(ofDevice d: Int) -> Int { cohort(ofDevice: d).group }
+
+    /// The device's own random stream: the same in a simulation, a live run and every shard.
+    @inline(__always)
+    public func random(ofDevice d: Int) -> SeededRandom { SeededRandom(seed: seed, stream: UInt64(d)) }
+
+    /// When the device joins the fleet.
+    public func joinTime(ofDevice d: Int) -> Nanoseconds {
+        let c = cohort(ofDevice: d)
+        return c.time(d - c.first)
+    }
+
+    /// The device's identity: its row of the group's CSV roster, or a UUID derived from the seed
+    /// and the device number (`DeviceUUID(seed:index:)`), with its group's firmware.
+    public func identity(ofDevice d: Int) -> DeviceRoster.Entry {
+        let c = cohort(ofDevice: d)
+        let group = groups[c.group]
+        let k = c.rosterOffset + (d - c.first)
+        let uuid = k < group.roster.count ? group.roster[k].uuid : DeviceUUID(seed: seed, index: UInt64(d))
+        return DeviceRoster.Entry(uuid: uuid, firmware: group.firmware)
+    }
+
+    /// The devices this shard runs, by number.
+    public var shardDevices: StrideTo<Int> { stride(from: shard.index, to: deviceCount, by: shard.count) }
+
+    /// How many devices this shard runs.
+    public var shardDeviceCount: Int { deviceCount > shard.index ? (deviceCount - shard.index + shard.count - 1) / shard.count : 0 }
+
+    /// Every device of the fleet (all shards) as `uuid,firmware` CSV lines with a header: the
+    /// roster the reference backend's registry is seeded from, so the fleet's lookups find rows.
+    public func rosterCSV() -> String {
+        var out = "uuid,firmware\n"
+        out.reserveCapacity(deviceCount * 48 + 16)
+        for d in 0..<deviceCount {
+            let e = identity(ofDevice: d)
+            out += "\(e.uuid),\(e.firmware)\n"
+        }
+        return out
+    }
+}
