@@ -50,9 +50,7 @@ public struct AdmissionLimits: Sendable, Equatable, CustomStringConvertible {
         v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
     }
 
-    static func duration(_ ns: Nanoseconds) -> String {
-        ns % Time.second == 0 ? "\(ns / Time.second)s" : ns % Time.millisecond == 0 ? "\(ns / Time.millisecond)ms" : "\(ns / Time.microsecond)us"
-    }
+    static func duration(_ ns: Nanoseconds) -> String { Units.format(duration: ns) }
 
     public enum ParseError: Error, CustomStringConvertible {
         case bad(String)

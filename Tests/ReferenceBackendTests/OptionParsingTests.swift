@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+import DeviceModel
 import ReferenceBackend
 
 @Suite struct OptionParsingTests {
@@ -12,6 +13,20 @@ import ReferenceBackend
         #expect(try OptionParsing.count("1M", flag: "--rows") == 1_000_000)
         #expect(try OptionParsing.count("100_000", flag: "--rows") == 100_000)
         #expect(try OptionParsing.rate("200/s", flag: "--admission-rate") == 200)
+    }
+
+    @Test func flagsAcceptTheSameTextAsAScenarioFile() throws {
+        #expect(try OptionParsing.duration("1m30s", flag: "--restart-delay") == .seconds(90))
+        #expect(try OptionParsing.duration("13h10m", flag: "--restart-delay") == .minutes(13 * 60 + 10))
+        #expect(try OptionParsing.duration("2us", flag: "--hello-timeout") == .microseconds(2))
+        #expect(try OptionParsing.size("512MB", flag: "--memory-limit") == 512_000_000)
+        #expect(try OptionParsing.size("1.5GiB", flag: "--memory-limit") == 3 << 29)
+        #expect(try OptionParsing.rate("12000/m", flag: "--admission-rate") == 200)
+        for (text, units) in [("1m30s", Units.duration("1m30s").map { TimeAmount.nanoseconds($0) })] {
+            #expect(try OptionParsing.duration(text, flag: "--x") == units)
+        }
+        #expect(throws: OptionParsing.InvalidOption.self) { try OptionParsing.size("0", flag: "--memory-limit") }
+        #expect(throws: OptionParsing.InvalidOption.self) { try OptionParsing.rate("0/s", flag: "--admission-rate") }
     }
 
     @Test func badValuesNameTheFlag() {
