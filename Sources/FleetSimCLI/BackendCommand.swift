@@ -18,18 +18,30 @@ struct BackendCommand: ParsableCommand {
 
             Examples:
               fleetsim backend --rows 1M
-              fleetsim backend --rows 64000 --lookup 'scan:>=3.8.0-b3' --memory-limit 2GiB
-              fleetsim backend --block '>=3.8.0-b3' --admission-rate 200 --max-pending 100
+              fleetsim backend --listen 127.0.0.1:8080 --roster fleet.csv --rows 64000
+              fleetsim backend --rows 64000 --lookup 'scan:>=3.8.0-b3' --memory-limit 2GiB --restart-delay 1m30s
+              fleetsim backend --block '>=3.8.0-b3' --admission-rate 200 --max-pending 100 --admission-retry-after 30s
+              fleetsim backend --processes 4 --endpoints-file backend.json
               curl -H "Authorization: Bearer $TOKEN" -d '>=3.8.0-b3' http://127.0.0.1:8080/admin/block
 
-            Admin routes (all need 'Authorization: Bearer TOKEN'): GET /admin; POST /admin/block, \
+            Admin routes (all need 'Authorization: Bearer TOKEN'): GET /admin (state); POST /admin/block, \
             /admin/unblock (body: a firmware range, or 'all'), /admin/lookup (body: a strategy), \
-            /admin/admission (body: 'off' or 'rate=200 burst=400 max-pending=100 retry-after=30s'), /admin/restart.
+            /admin/admission (body: 'off' or 'rate=200 burst=400 max-pending=100 retry-after=30s'), \
+            /admin/restart (drop every connection and keep the device listener closed for --restart-delay, \
+            or for the body's 'down=30s'), /admin/db-workers (body: N, this process's database workers from \
+            now on; running queries finish).
 
             With --processes N, the processes share the port and the registry file: block, lookup and \
             admission changes made through /admin reach all of them within half a second; /admin/restart \
-            restarts the one that answered, and /metrics describes the one that answered \
-            (fleetsim_backend_process_info names it).
+            and /admin/db-workers act on the process that answered, and /metrics describes it \
+            (fleetsim_backend_process_info names it). To reach one process on purpose, each also serves \
+            /metrics, /healthz and /admin on a loopback control port of its own, open even while its device \
+            listener is down. --endpoints-file PATH (with any number of processes) writes, once every \
+            process is up, {"device_url": "ws://127.0.0.1:PORT/device", "admin_token": "…", "processes": \
+            [{"index": 0, "pid": 123, "control_url": "http://127.0.0.1:P0"}, …]}, mode 0600, removed at exit.
+
+            SIGINT or SIGTERM stops the backend cleanly (every pending last_seen update written, exit 0); \
+            a second one ends it at once (exit 130).
             """)
 
     @Option(name: .long, help: ArgumentHelp("Address to listen on: HOST, HOST:PORT or [IPV6]:PORT. Loopback unless you name another.", valueName: "address"))
