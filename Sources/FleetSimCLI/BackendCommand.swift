@@ -18,31 +18,49 @@ struct BackendCommand: ParsableCommand {
 
             Examples:
               fleetsim backend --rows 1M
-              fleetsim backend --rows 64000 --lookup 'scan:>=3.8.0-b3' --memory-limit 2GiB
-              fleetsim backend --block '>=3.8.0-b3' --admission-rate 200 --max-pending 100
+              fleetsim backend --listen 127.0.0.1:8080 --roster fleet.csv --rows 64000
+              fleetsim backend --rows 64000 --lookup 'scan:>=3.8.0-b3' --memory-limit 2GiB --restart-delay 1m30s
+              fleetsim backend --block '>=3.8.0-b3' --admission-rate 200 --max-pending 100 --admission-retry-after 30s
+              fleetsim backend --processes 4 --endpoints-file backend.json
               curl -H "Authorization: Bearer $TOKEN" -d '>=3.8.0-b3' http://127.0.0.1:8080/admin/block
 
-            Admin routes (all need 'Authorization: Bearer TOKEN'): GET /admin; POST /admin/block, \
+            Admin routes (all need 'Authorization: Bearer TOKEN'): GET /admin (state); POST /admin/block, \
             /admin/unblock (body: a firmware range, or 'all'), /admin/lookup (body: a strategy), \
-            /admin/admission (body: 'off' or 'rate=200 burst=400 max-pending=100'), /admin/restart.
+            /admin/admission (body: 'off' or 'rate=200 burst=400 max-pending=100 retry-after=30s'), \
+            /admin/restart (drop every connection and keep the device listener closed for --restart-delay, \
+            or for the body's 'down=30s'), /admin/db-workers (body: N, this process's database workers from \
+            now on; running queries finish).
 
             With --processes N, the processes share the port and the registry file: block, lookup and \
             admission changes made through /admin reach all of them within half a second; /admin/restart \
-            restarts the one that answered, and /metrics describes the one that answered \
-            (fleetsim_backend_process_info names it).
+            and /admin/db-workers act on the process that answered, and /metrics describes it \
+            (fleetsim_backend_process_info names it). To reach one process on purpose, each also serves \
+            /metrics, /healthz and /admin on a loopback control port of its own, open even while its device \
+            listener is down. --endpoints-file PATH (with any number of processes) writes, once every \
+            process is up, {"device_url": "ws://127.0.0.1:PORT/device", "admin_token": "…", "processes": \
+            [{"index": 0, "pid": 123, "control_url": "http://127.0.0.1:P0"}, …]}, mode 0600, removed at exit.
+
+            SIGINT or SIGTERM stops the backend cleanly (every pending last_seen update written, exit 0); \
+            a second one ends it at once (exit 130).
             """)
 
-    @Option(name: .long, help: ArgumentHelp("Address to listen on. Loopback unless you name another.", valueName: "address"))
+    @Option(name: .long, help: ArgumentHelp("Address to listen on: HOST, HOST:PORT or [IPV6]:PORT. Loopback unless you name another.", valueName: "address"))
     var listen = "127.0.0.1"
 
-    @Option(name: .long, help: ArgumentHelp("Port to listen on (0: any free port).", valueName: "port"))
-    var port = "8080"
+    @Option(name: .long, help: ArgumentHelp("Port to listen on (0: any free port). Default: 8080, or the port --listen names.", valueName: "port"))
+    var port: String?
+
+    @Option(name: .customLong("endpoints-file"), help: ArgumentHelp("Once every process is up, write JSON here naming the device URL, the admin token and each process's pid and loopback control URL (/metrics, /healthz, /admin of that process alone). Removed at exit.", valueName: "path"))
+    var endpointsFile: String?
 
     @Option(name: .long, help: ArgumentHelp("Registry file: reused when it exists, created and seeded when not. Default: a temporary file removed at exit.", valueName: "path"))
     var db: String?
 
     @Option(name: .long, help: ArgumentHelp("Devices seeded into a new registry, e.g. 100000 or 1M.", valueName: "n"))
     var rows = "100000"
+
+    @Option(name: .long, help: ArgumentHelp("A fleet's devices (CSV of uuid,firmware lines, optional header) seeded first into a new registry, so the fleet's lookups hit; --rows filler rows in total follow, with UUIDs no fleet uses.", valueName: "file"))
+    var roster: String?
 
     @Option(name: .long, help: ArgumentHelp("UUID lookup strategy per firmware range: 'indexed', 'scan', 'scan:>=3.8.0-b3', or rules joined with ';' (first match wins, default indexed).", valueName: "strategy"))
     var lookup = "indexed"
@@ -61,6 +79,9 @@ struct BackendCommand: ParsableCommand {
 
     @Option(name: .customLong("admission-burst"), help: ArgumentHelp("Admission control: bucket size. Default: one second's worth of --admission-rate.", valueName: "n"))
     var admissionBurst: String?
+
+    @Option(name: .customLong("admission-retry-after"), help: ArgumentHelp("Admission control: the Retry-After given to refused devices (503 header, close 1013 reason). Default: the time until the next token (at least 1s) for the rate, 1s for --max-pending.", valueName: "duration"))
+    var admissionRetryAfter: String?
 
     @Option(name: .customLong("max-pending"), help: ArgumentHelp("Admission control: handshakes waiting for the database beyond which new ones get 503 or close 1013. Default: off.", valueName: "n"))
     var maxPending: String?
@@ -92,6 +113,9 @@ struct BackendCommand: ParsableCommand {
     @Flag(name: .customLong("worker"), help: .hidden)
     var isWorker = false
 
+    @Option(name: .customLong("worker-index"), help: .hidden)
+    var workerIndex = 0
+
     func run() throws {
         let config: ReferenceBackendConfiguration
         let processCount: Int
@@ -105,11 +129,26 @@ struct BackendCommand: ParsableCommand {
 
     func makeConfiguration() throws -> (ReferenceBackendConfiguration, Int) {
         var c = ReferenceBackendConfiguration()
-        c.host = listen
-        guard let p = Int(port), (0...65535).contains(p) else {
-            throw OptionParsing.InvalidOption(flag: "--port", message: "expected a port number 0…65535, got \"\(port)\"")
+        let address = try OptionParsing.listenAddress(listen, flag: "--listen")
+        c.host = address.host
+        var chosen = address.port ?? 8080
+        if let port {
+            guard let p = Int(port), (0...65535).contains(p) else {
+                throw OptionParsing.InvalidOption(flag: "--port", message: "expected a port number 0…65535, got \"\(port)\"")
+            }
+            if let named = address.port, named != p {
+                throw OptionParsing.InvalidOption(flag: "--listen", message: "names port \(named) but --port says \(p): give the port once")
+            }
+            chosen = p
         }
-        c.port = p
+        c.port = chosen
+        if let endpointsFile {
+            let dir = (endpointsFile as NSString).deletingLastPathComponent
+            var isDir: ObjCBool = false
+            if endpointsFile.isEmpty || (!dir.isEmpty && !(FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && isDir.boolValue)) {
+                throw OptionParsing.InvalidOption(flag: "--endpoints-file", message: endpointsFile.isEmpty ? "expected a file path, got an empty string" : "directory \"\(dir)\" does not exist")
+            }
+        }
         if let db {
             guard !db.isEmpty else { throw OptionParsing.InvalidOption(flag: "--db", message: "expected a file path, got an empty string") }
             let dir = (db as NSString).deletingLastPathComponent
@@ -120,6 +159,7 @@ struct BackendCommand: ParsableCommand {
             c.databasePath = db
         }
         c.rows = try OptionParsing.count(rows, flag: "--rows", allowZero: true)
+        if let roster { c.roster = try Self.readRoster(roster) }
         do { c.lookup = try LookupPolicy(parsing: lookup) } catch {
             throw OptionParsing.InvalidOption(flag: "--lookup", message: "\(error)")
         }
@@ -131,12 +171,21 @@ struct BackendCommand: ParsableCommand {
         if let dbWorkers { c.databaseWorkers = try OptionParsing.count(dbWorkers, flag: "--db-workers") }
         if let eventLoops { c.eventLoopThreads = try OptionParsing.count(eventLoops, flag: "--event-loops") }
         let rate = try admissionRate.map { try OptionParsing.rate($0, flag: "--admission-rate") }
-        let burst = try admissionBurst.map { try OptionParsing.count($0, flag: "--admission-burst") }
+        let burst = try admissionBurst.map { Double(try OptionParsing.count($0, flag: "--admission-burst")) }
         if burst != nil && rate == nil {
             throw OptionParsing.InvalidOption(flag: "--admission-burst", message: "needs --admission-rate")
         }
+        if let rate, rate < 1, burst == nil {
+            // The default burst is one second's worth of the rate (as in the simulation): below 1/s
+            // the bucket would never hold a whole token.
+            throw OptionParsing.InvalidOption(flag: "--admission-rate", message: "below 1/s needs --admission-burst (the default burst, one second's worth, holds no whole token)")
+        }
         let pending = try maxPending.map { try OptionParsing.count($0, flag: "--max-pending") }
-        c.admission = AdmissionLimits(connectRate: rate, burst: burst, maxPendingHandshakes: pending)
+        let retryAfter = try admissionRetryAfter.map { try OptionParsing.duration($0, flag: "--admission-retry-after").nanoseconds }
+        if retryAfter != nil && rate == nil && pending == nil {
+            throw OptionParsing.InvalidOption(flag: "--admission-retry-after", message: "needs --admission-rate or --max-pending")
+        }
+        c.admission = AdmissionLimits(connectRate: rate, burst: burst, maxPendingHandshakes: pending, retryAfter: retryAfter)
         c.memoryLimit = try memoryLimit.map { try OptionParsing.size($0, flag: "--memory-limit") }
         c.restartDelay = try OptionParsing.duration(restartDelay, flag: "--restart-delay")
         c.helloTimeout = try OptionParsing.duration(helloTimeout, flag: "--hello-timeout")
@@ -159,12 +208,53 @@ struct BackendCommand: ParsableCommand {
         c.reusePort = n > 1 || isWorker
         c.sharesControls = n > 1 || isWorker
         c.publishesControlsAtStart = !isWorker
+        // Each process of several, or one whose endpoints are written down, is reachable on its own.
+        if n > 1 || isWorker || endpointsFile != nil { c.controlPort = 0 }
         return (c, n)
     }
 
+    /// The devices of `--roster FILE`; errors name the flag and the file's line and column.
+    static func readRoster(_ path: String) throws -> [DeviceRoster.Entry] {
+        let entries: [DeviceRoster.Entry]
+        do { entries = try DeviceRoster(contentsOf: path).entries } catch let error as DeviceRoster.ParseError {
+            throw OptionParsing.InvalidOption(flag: "--roster", message: "\(error)")
+        }
+        guard !entries.isEmpty else {
+            throw OptionParsing.InvalidOption(flag: "--roster", message: "\(path):1:1: no devices (expected uuid,firmware lines)")
+        }
+        var seen = Set<DeviceUUID>()
+        for entry in entries where !seen.insert(entry.uuid).inserted {
+            // The registry's uuid index is unique: find the second line naming it for the message.
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            let needle = entry.uuid.description
+            var line = 0, count = 0, column = 1
+            for (n, l) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" }).enumerated() {
+                if let r = l.lowercased().range(of: needle) {
+                    count += 1
+                    if count == 2 { line = n + 1; column = l.lowercased().distance(from: l.lowercased().startIndex, to: r.lowerBound) + 1; break }
+                }
+            }
+            throw OptionParsing.InvalidOption(flag: "--roster", message: "\(path):\(max(line, 1)):\(column): device \(needle) is listed twice")
+        }
+        return entries
+    }
+
+    /// One process of the backend, as the endpoints file names it.
+    struct ProcessEndpoint: Sendable {
+        var index: Int
+        var pid: Int32
+        var controlPort: Int
+    }
+
     /// Runs the backend until SIGINT or SIGTERM, then shuts it down cleanly (every pending
-    /// `last_seen` update written). With `processes > 1`, starts the others on the same port and file.
+    /// `last_seen` update written); a second signal ends the process at once (status 130). With
+    /// `processes > 1`, starts the others on the same port and file.
     static func serve(config: ReferenceBackendConfiguration, processes: Int, isWorker: Bool, command: BackendCommand) throws {
+        // Before anything slow (seeding can take seconds): the first signal asks for a stop from here on.
+        let stop = DispatchSemaphore(value: 0)
+        Signals.watch { _, count in
+            if count == 1 { stop.signal() } else { _exit(130) }
+        }
         var config = config
         var ownedDatabase: String?
         if processes > 1 && config.databasePath == nil {
@@ -186,33 +276,71 @@ struct BackendCommand: ParsableCommand {
         let port: Int
         switch outcome.value! {
         case .failure(let error):
+            if let ownedDatabase { removeDatabase(ownedDatabase) }
             throw CLIFailure(message: "fleetsim backend: cannot start on \(config.host):\(config.port): \(error)", code: 3)
         case .success(let (_, p)):
             port = p
         }
+        let hostText = config.host.contains(":") ? "[\(config.host)]" : config.host
+
+        if isWorker {
+            // The first process reads this line to learn where this one is controlled.
+            print("control \(command.workerIndex) \(getpid()) \(backend.controlPort ?? 0)")
+            fflush(stdout)
+        }
 
         var children: [Process] = []
+        var endpoints: [ProcessEndpoint] = []
+        if let control = backend.controlPort { endpoints.append(ProcessEndpoint(index: 0, pid: getpid(), controlPort: control)) }
+        var startFailure: String?
         if processes > 1 {
-            for _ in 1..<processes {
+            var reports: [WorkerReport] = []
+            for index in 1..<processes {
                 let child = Process()
                 let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
                 child.executableURL = URL(fileURLWithPath: exe)
-                child.arguments = workerArguments(command, port: port, db: config.databasePath!, token: config.adminToken!)
+                child.arguments = workerArguments(command, host: config.host, port: port, db: config.databasePath!,
+                                                  token: config.adminToken!, index: index)
+                let out = Pipe()
+                child.standardOutput = out
                 do { try child.run() } catch {
-                    FileHandle.standardError.write(Data("fleetsim backend: --processes: cannot start a worker process: \(error)\n".utf8))
+                    startFailure = "cannot start worker process \(index): \(error)"
+                    break
                 }
                 children.append(child)
+                reports.append(WorkerReport(index: index, pipe: out))
+            }
+            // Every process is healthy once it reports: it has opened its device and control listeners.
+            let deadline = DispatchTime.now() + .seconds(120)
+            for report in reports where startFailure == nil {
+                switch report.wait(until: deadline) {
+                case .some(let endpoint): endpoints.append(endpoint)
+                case .none: startFailure = "worker process \(report.index) did not start (see its error above)"
+                }
+            }
+        }
+        let endpointsPath = isWorker ? nil : command.endpointsFile
+        if startFailure == nil, let endpointsPath {
+            do {
+                try writeEndpoints(endpointsPath, deviceURL: "ws://\(connectHost(config.host)):\(port)/device",
+                                   token: backend.adminToken, processes: endpoints)
+            } catch {
+                startFailure = "--endpoints-file: cannot write \(endpointsPath): \(error.localizedDescription)"
             }
         }
 
-        if !isWorker {
+        if !isWorker && startFailure == nil {
             let r = backend.registry!
-            let hostText = config.host.contains(":") ? "[\(config.host)]" : config.host
             print("fleetsim backend: listening on ws://\(hostText):\(port)/device  (http://\(hostText):\(port)/metrics, /healthz, /admin)")
-            print("  registry: \(backend.databaseFile) (\(r.rows) rows, \(r.seeded ? String(format: "seeded in %.2f s", r.seedSeconds) : "reused"))\(config.databasePath == nil || ownedDatabase != nil ? ", removed at exit" : "")")
+            let rosterNote = config.roster.map { ", \($0.count) from the roster" } ?? ""
+            print("  registry: \(backend.databaseFile) (\(r.rows) rows\(r.seeded ? rosterNote : ""), \(r.seeded ? String(format: "seeded in %.2f s", r.seedSeconds) : "reused")\(r.seeded || config.roster == nil ? "" : "; --roster ignored"))\(config.databasePath == nil || ownedDatabase != nil ? ", removed at exit" : "")")
             print("  lookup: \(config.lookup)  block: \(config.blockedFirmware.isEmpty ? "none" : config.blockedFirmware.map(\.text).joined(separator: ", "))  admission: \(config.admission)")
             print("  memory limit: \(config.memoryLimit.map { "\($0 >> 20) MiB" } ?? "none")  db workers: \(config.databaseWorkers)  processes: \(processes)")
             print("  admin token: \(backend.adminToken)   (Authorization: Bearer TOKEN)")
+            if !endpoints.isEmpty {
+                print("  control: " + endpoints.map { "#\($0.index) pid \($0.pid) http://127.0.0.1:\($0.controlPort)" }.joined(separator: ", "))
+            }
+            if let endpointsPath { print("  endpoints: \(endpointsPath)") }
             if let limit = config.memoryLimit, ProcessStats.anonymousBytes() >= limit {
                 print("  warning: --memory-limit \(limit >> 20) MiB is below this process's memory at start (\(ProcessStats.anonymousBytes() >> 20) MiB): it will crash in a loop")
             }
@@ -223,15 +351,6 @@ struct BackendCommand: ParsableCommand {
             fflush(stdout)
         }
 
-        let stop = DispatchSemaphore(value: 0)
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { stop.signal() }
-            s.resume()
-            return s
-        }
         // A worker whose first process has gone (killed without a chance to stop it) stops too.
         var orphanCheck: DispatchSourceTimer?
         if isWorker {
@@ -242,9 +361,9 @@ struct BackendCommand: ParsableCommand {
             timer.resume()
             orphanCheck = timer
         }
-        stop.wait()
+        if startFailure == nil { stop.wait() }
         orphanCheck?.cancel()
-        _ = sources
+        if let endpointsPath, startFailure == nil { try? FileManager.default.removeItem(atPath: endpointsPath) }
         for child in children where child.isRunning { kill(child.processIdentifier, SIGTERM) }
         let stopped = DispatchSemaphore(value: 0)
         Task {
@@ -253,15 +372,49 @@ struct BackendCommand: ParsableCommand {
         }
         stopped.wait()
         for child in children { child.waitUntilExit() }
-        if let ownedDatabase {
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: ownedDatabase + suffix) }
-        }
+        if let ownedDatabase { removeDatabase(ownedDatabase) }
+        if let startFailure { throw CLIFailure(message: "fleetsim backend: \(startFailure)", code: 3) }
         if !isWorker { print("fleetsim backend: stopped") }
     }
 
+    static func removeDatabase(_ path: String) {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+
+    /// The host a client on this machine connects to: a wildcard address means loopback.
+    static func connectHost(_ host: String) -> String {
+        switch host {
+        case "0.0.0.0", "": return "127.0.0.1"
+        case "::", "[::]": return "[::1]"
+        default: return host.contains(":") ? "[\(host)]" : host
+        }
+    }
+
+    /// The endpoints file (written to a temporary name, then renamed: a reader never sees half of it;
+    /// mode 0600: it holds the admin token).
+    static func writeEndpoints(_ path: String, deviceURL: String, token: String, processes: [ProcessEndpoint]) throws {
+        let object: [String: Any] = [
+            "device_url": deviceURL,
+            "admin_token": token,
+            "processes": processes.sorted { $0.index < $1.index }.map {
+                ["index": $0.index, "pid": Int($0.pid), "control_url": "http://127.0.0.1:\($0.controlPort)"] as [String: Any]
+            },
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+        let temporary = path + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: data + Data("\n".utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CocoaError(.fileWriteUnknown)
+        }
+        guard rename(temporary, path) == 0 else {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw CocoaError(.fileWriteUnknown)
+        }
+    }
+
     /// The arguments of a worker process: the same settings, on the port and file the first one opened.
-    static func workerArguments(_ c: BackendCommand, port: Int, db: String, token: String) -> [String] {
-        var a = ["backend", "--worker", "--processes", "1", "--listen", c.listen, "--port", String(port), "--db", db,
+    static func workerArguments(_ c: BackendCommand, host: String, port: Int, db: String, token: String, index: Int) -> [String] {
+        var a = ["backend", "--worker", "--worker-index", String(index), "--processes", "1",
+                 "--listen", host.contains(":") ? "[\(host)]" : host, "--port", String(port), "--db", db,
                  "--rows", c.rows, "--lookup", c.lookup, "--restart-delay", c.restartDelay, "--hello-timeout", c.helloTimeout,
                  "--request-timeout", c.requestTimeout, "--max-frame-size", c.maxFrameSize, "--flush-interval", c.flushInterval,
                  "--admin-token", token]
@@ -271,6 +424,7 @@ struct BackendCommand: ParsableCommand {
         if let v = c.admissionRate { a += ["--admission-rate", v] }
         if let v = c.admissionBurst { a += ["--admission-burst", v] }
         if let v = c.maxPending { a += ["--max-pending", v] }
+        if let v = c.admissionRetryAfter { a += ["--admission-retry-after", v] }
         if let v = c.memoryLimit { a += ["--memory-limit", v] }
         return a
     }
@@ -278,4 +432,36 @@ struct BackendCommand: ParsableCommand {
 
 private final class Box<T>: @unchecked Sendable {
     var value: T?
+}
+
+/// Reads a worker process's one report line (`control INDEX PID PORT`) on a thread of its own.
+private final class WorkerReport: @unchecked Sendable {
+    let index: Int
+    private let done = DispatchSemaphore(value: 0)
+    private var result: BackendCommand.ProcessEndpoint?
+
+    init(index: Int, pipe: Pipe) {
+        self.index = index
+        let thread = Thread { [self] in
+            var text = ""
+            while !text.contains("\n") {
+                let data = pipe.fileHandleForReading.availableData
+                if data.isEmpty { break }
+                text += String(decoding: data, as: UTF8.self)
+            }
+            let fields = text.split(separator: "\n").first?.split(separator: " ") ?? []
+            if fields.count == 4, fields[0] == "control", let i = Int(fields[1]), let pid = Int32(fields[2]), let port = Int(fields[3]), port > 0 {
+                self.result = BackendCommand.ProcessEndpoint(index: i, pid: pid, controlPort: port)
+            }
+            self.done.signal()
+            // Keep draining: a worker that writes more must never block on a full pipe.
+            while !pipe.fileHandleForReading.availableData.isEmpty {}
+        }
+        thread.start()
+    }
+
+    func wait(until deadline: DispatchTime) -> BackendCommand.ProcessEndpoint? {
+        guard done.wait(timeout: deadline) == .success else { return nil }
+        return result
+    }
 }

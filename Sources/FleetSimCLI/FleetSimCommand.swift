@@ -18,6 +18,9 @@ struct FleetSimCommand: ParsableCommand {
 @main
 enum Main {
     static func main() {
+        // Before any thread starts, so that every thread inherits the mask: SIGINT and SIGTERM then
+        // reach one watcher thread (Signals.swift) instead of a thread that blocks them.
+        Signals.blockTerminationSignals()
         do {
             var command = try FleetSimCommand.parseAsRoot()
             try command.run()

@@ -83,14 +83,9 @@ func write(_ report: Report, to folder: String) throws {
 
 /// Ctrl-C asks the run to stop at the next interval, so the report of what ran is still written.
 enum Interrupt {
-    nonisolated(unsafe) static var flag: sig_atomic_t = 0
+    static var requested: Bool { Signals.interruptRequested }
 
-    static var requested: Bool { flag != 0 }
-
-    static func install() {
-        signal(SIGINT) { _ in Interrupt.flag = 1 }
-        signal(SIGTERM) { _ in Interrupt.flag = 1 }
-    }
+    static func install() { Signals.installDefault() }
 }
 
 /// Progress on standard error: a self-rewriting line on a terminal, a line every 10% otherwise.

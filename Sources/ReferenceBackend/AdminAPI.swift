@@ -1,6 +1,7 @@
 import DeviceModel
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOHTTP1
 
 /// `/admin`: runtime controls behind a bearer token, and their sharing across processes.
@@ -18,6 +19,7 @@ extension BackendCore {
             "lookup": lookupPolicy.description,
             "admission": admissionLimits.description,
             "listening": isListening,
+            "db_workers": database?.workers ?? configuration.databaseWorkers,
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self) + "\n"
@@ -39,8 +41,10 @@ extension BackendCore {
     ///     POST /admin/block           body: a firmware range, e.g. >=3.8.0-b3
     ///     POST /admin/unblock         body: a firmware range, or "all"
     ///     POST /admin/lookup          body: e.g. indexed, or scan:>=3.8.0-b3
-    ///     POST /admin/admission       body: off, or rate=200 burst=400 max-pending=100
-    ///     POST /admin/restart         drop every connection, reopen the listener after the restart delay
+    ///     POST /admin/admission       body: off, or rate=200 burst=400 max-pending=100 retry-after=30s
+    ///     POST /admin/restart         drop every connection, reopen the listener after the restart delay,
+    ///                                 or after the body's duration (`down=30s`, or just `30s`)
+    ///     POST /admin/db-workers      body: N, the number of database workers from now on (this process)
     func admin(method: HTTPMethod, path: String, authorization: String?, body: String) -> AdminResult {
         let result = adminRoute(method: method, path: path, authorization: authorization, body: body)
         if result.status == .ok, method == .POST {
@@ -98,8 +102,26 @@ extension BackendCore {
             do { admissionLimits = try AdmissionLimits(parsing: text) } catch { return bad("admission: \(error)") }
             return AdminResult(status: .ok, body: stateJSON())
         case (.POST, "/admin/restart"):
-            return AdminResult(status: .accepted, body: "{\"restarting\":true}\n", after: restartHandler)
-        case (_, "/admin"), (_, "/admin/block"), (_, "/admin/unblock"), (_, "/admin/lookup"), (_, "/admin/admission"), (_, "/admin/restart"):
+            var down: TimeAmount?
+            if !text.isEmpty {
+                let value = text.hasPrefix("down=") ? String(text.dropFirst(5)) : text
+                do { down = try OptionParsing.duration(value, flag: "down") } catch { return bad("restart: \(error)") }
+            }
+            let handler = restartHandler
+            let seconds = Double((down ?? configuration.restartDelay).nanoseconds) / 1e9
+            return AdminResult(status: .accepted, body: "{\"restarting\":true,\"down_s\":\(seconds)}\n", after: { handler?(down) })
+        case (.POST, "/admin/db-workers"):
+            let count: Int
+            do { count = try OptionParsing.count(text, flag: "db-workers") } catch { return bad("db-workers: \(error)") }
+            guard count <= 1024 else { return bad("db-workers: expected 1…1024, got \(count)") }
+            guard let database else { return bad("db-workers: the backend is not running") }
+            do { try database.resize(to: count) } catch {
+                return AdminResult(status: .internalServerError, body: "db-workers: cannot open a registry connection: \(error)\n",
+                                   contentType: "text/plain; charset=utf-8")
+            }
+            return AdminResult(status: .ok, body: stateJSON())
+        case (_, "/admin"), (_, "/admin/block"), (_, "/admin/unblock"), (_, "/admin/lookup"), (_, "/admin/admission"), (_, "/admin/restart"),
+             (_, "/admin/db-workers"):
             return AdminResult(status: .methodNotAllowed, body: "method not allowed\n", contentType: "text/plain; charset=utf-8")
         default:
             return AdminResult(status: .notFound, body: "unknown admin route; see GET /admin\n", contentType: "text/plain; charset=utf-8")

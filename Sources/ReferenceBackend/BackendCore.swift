@@ -14,11 +14,11 @@ final class BackendCore: @unchecked Sendable {
     let adminToken: String
     /// Set once by `ReferenceBackend.start()` before the listener opens.
     var database: DatabaseWorkerPool!
-    /// Admin "restart": wired by `ReferenceBackend`.
-    var restartHandler: (@Sendable () -> Void)?
+    /// Admin "restart" (how long the listener stays closed; nil: the restart delay): wired by `ReferenceBackend`.
+    var restartHandler: (@Sendable (TimeAmount?) -> Void)?
 
     private let lookup: NIOLockedValueBox<LookupPolicy>
-    private let admission: NIOLockedValueBox<(limits: AdmissionLimits, bucket: TokenBucket?)>
+    private let admission: NIOLockedValueBox<(limits: AdmissionLimits, gate: AdmissionGate)>
     private let listeningBox = NIOLockedValueBox(false)
     private let busyFractionBox = NIOLockedValueBox(0.0)
     private let channels = NIOLockedValueBox([ObjectIdentifier: Channel]())
@@ -29,7 +29,8 @@ final class BackendCore: @unchecked Sendable {
         self.configuration = configuration
         blockList = BlockList(configuration.blockedFirmware)
         lookup = NIOLockedValueBox(configuration.lookup)
-        admission = NIOLockedValueBox((configuration.admission, BackendCore.bucket(for: configuration.admission)))
+        admission = NIOLockedValueBox((configuration.admission,
+                                       AdmissionGate(policy: configuration.admission.policy, now: BackendCore.monotonicNanos())))
         adminToken = configuration.adminToken ?? BackendCore.generateToken()
     }
 
@@ -40,10 +41,7 @@ final class BackendCore: @unchecked Sendable {
 
     static func unixNow() -> Int64 { Int64(Date().timeIntervalSince1970) }
     static func monotonicSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-
-    private static func bucket(for limits: AdmissionLimits) -> TokenBucket? {
-        limits.connectRate.map { TokenBucket(rate: $0, burst: limits.burst) }
-    }
+    static func monotonicNanos() -> Nanoseconds { Nanoseconds(DispatchTime.now().uptimeNanoseconds) }
 
     // MARK: runtime controls
 
@@ -54,7 +52,10 @@ final class BackendCore: @unchecked Sendable {
 
     var admissionLimits: AdmissionLimits {
         get { admission.withLockedValue { $0.limits } }
-        set { admission.withLockedValue { $0 = (newValue, BackendCore.bucket(for: newValue)) } }
+        set {
+            let gate = AdmissionGate(policy: newValue.policy, now: BackendCore.monotonicNanos())
+            admission.withLockedValue { $0 = (newValue, gate) }
+        }
     }
 
     var isListening: Bool {
@@ -67,19 +68,24 @@ final class BackendCore: @unchecked Sendable {
         set { busyFractionBox.withLockedValue { $0 = newValue } }
     }
 
-    /// Admission control at upgrade time: the connect-rate bucket, then the pending-handshake limit.
+    /// Admission control at upgrade time (DeviceModel's `AdmissionGate`): the pending-handshake
+    /// limit, then the connect-rate bucket.
     func admitUpgrade() -> UpgradeRejection? {
-        let (limits, verdict) = admission.withLockedValue { state -> (AdmissionLimits, (Bool, Double)?) in
-            guard state.bucket != nil else { return (state.limits, nil) }
-            return (state.limits, state.bucket!.take(now: BackendCore.monotonicSeconds()))
+        let pending = metrics.pendingHandshakes
+        let now = BackendCore.monotonicNanos()
+        let verdict = admission.withLockedValue { $0.gate.admit(pending: pending, now: now) }
+        switch verdict {
+        case .admitted:
+            return nil
+        case .refused(let reason, let retryAfter):
+            return .admission(cause: reason == .rate ? .admissionRate : .admissionPending,
+                              retryAfter: BackendCore.wholeSeconds(retryAfter))
         }
-        if let (admitted, retry) = verdict, !admitted {
-            return .admission(cause: .admissionRate, retryAfter: max(1, Int(retry.rounded(.up))))
-        }
-        if let max = limits.maxPendingHandshakes, metrics.pendingHandshakes >= max {
-            return .admission(cause: .admissionPending, retryAfter: 1)
-        }
-        return nil
+    }
+
+    /// A Retry-After in whole seconds, rounded up.
+    static func wholeSeconds(_ ns: Nanoseconds) -> Int {
+        Int(ns / Time.second) + (ns % Time.second > 0 ? 1 : 0)
     }
 
     // MARK: connections (for crashes and restarts)

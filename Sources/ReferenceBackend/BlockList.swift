@@ -1,40 +1,27 @@
 import DeviceModel
 import NIOConcurrencyHelpers
 
-/// Firmware ranges that may not connect. Checked at upgrade (when the request names its firmware)
-/// and on `hello`, always before any database work: a blocked device costs the database nothing.
+/// The backend's block list: DeviceModel's `FirmwareBlockList` (the rule the simulation applies
+/// too) behind a lock, changed at runtime through `/admin`. Checked at upgrade (when the request
+/// names its firmware) and on `hello`, always before any database work.
 final class BlockList: Sendable {
-    private let ranges: NIOLockedValueBox<[FirmwareRange]>
+    private let list: NIOLockedValueBox<FirmwareBlockList>
 
-    init(_ ranges: [FirmwareRange]) { self.ranges = NIOLockedValueBox(ranges) }
+    init(_ ranges: [FirmwareRange]) { list = NIOLockedValueBox(FirmwareBlockList(ranges)) }
 
-    var current: [FirmwareRange] { ranges.withLockedValue { $0 } }
+    var current: [FirmwareRange] { list.withLockedValue { $0.ranges } }
 
-    func contains(_ version: FirmwareVersion) -> Bool {
-        ranges.withLockedValue { list in list.contains { $0.contains(version) } }
-    }
+    func contains(_ version: FirmwareVersion) -> Bool { list.withLockedValue { $0.contains(version) } }
 
     /// Adds a range; false when an equal range was already blocked.
     @discardableResult
-    func block(_ range: FirmwareRange) -> Bool {
-        ranges.withLockedValue { list in
-            if list.contains(range) { return false }
-            list.append(range)
-            return true
-        }
-    }
+    func block(_ range: FirmwareRange) -> Bool { list.withLockedValue { $0.block(range) } }
 
-    /// Removes a range (compared as sets of versions); false when it was not blocked.
+    /// Removes a range; false when it was not blocked.
     @discardableResult
-    func unblock(_ range: FirmwareRange) -> Bool {
-        ranges.withLockedValue { list in
-            let before = list.count
-            list.removeAll { $0 == range }
-            return list.count != before
-        }
-    }
+    func unblock(_ range: FirmwareRange) -> Bool { list.withLockedValue { $0.unblock(range) } }
 
-    func clear() { ranges.withLockedValue { $0.removeAll() } }
+    func clear() { list.withLockedValue { $0.ranges.removeAll() } }
 
-    func replace(with new: [FirmwareRange]) { ranges.withLockedValue { $0 = new } }
+    func replace(with new: [FirmwareRange]) { list.withLockedValue { $0.ranges = new } }
 }

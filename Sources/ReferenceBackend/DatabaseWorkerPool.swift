@@ -1,7 +1,8 @@
 import Foundation
 import NIOCore
 
-/// A fixed number of threads, each with its own registry connection, serving one FIFO queue.
+/// Threads, each with its own registry connection, serving one FIFO queue. Their number can change
+/// at run time (`/admin/db-workers`): the live runner's "slow the database" timeline action.
 ///
 /// The event loops never touch SQLite: they enqueue a job and are called back. The queue is not
 /// bounded (as in 2020: admission control is the fix, not a silent drop) and a job whose device
@@ -9,34 +10,78 @@ import NIOCore
 final class DatabaseWorkerPool: @unchecked Sendable {
     typealias Job = (RegistryConnection) -> Void
 
+    private struct Queued {
+        var job: Job
+        var enqueuedAt: UInt64
+    }
+
+    private let path: String
     private let condition = NSCondition()
-    private var queue = CircularBuffer<Job>(initialCapacity: 1024)
+    private var queue = CircularBuffer<Queued>(initialCapacity: 1024)
     private var stopping = false
     private var running = 0
     private var busyNanos: UInt64 = 0
-    private var runningSince: [UInt64?]
+    private var waitNanos: UInt64 = 0
+    private var started: UInt64 = 0
+    /// Start time of the job each worker runs now, by worker id.
+    private var runningSince: [Int: UInt64] = [:]
+    /// Workers wanted; `alive` is above it while surplus workers finish their job and exit.
+    private var target: Int
+    private var alive = 0
+    private var nextID = 0
     private let finished = DispatchGroup()
-    let workers: Int
 
     init(path: String, workers: Int) throws {
         precondition(workers > 0)
-        self.workers = workers
-        runningSince = Array(repeating: nil, count: workers)
+        self.path = path
+        target = workers
         let connections = try (0..<workers).map { _ in try RegistryConnection(path: path) }
-        for (i, connection) in connections.enumerated() {
-            finished.enter()
-            let thread = Thread { [self] in
-                self.work(index: i, connection: connection)
-                self.finished.leave()
-            }
-            thread.name = "fleetsim-db-\(i)"
-            thread.start()
+        condition.lock()
+        for connection in connections { spawn(connection) }
+        condition.unlock()
+    }
+
+    /// Workers wanted now (after a shrink, surplus ones may still be finishing their job).
+    var workers: Int {
+        condition.lock(); defer { condition.unlock() }
+        return target
+    }
+
+    /// Changes the number of workers. Growing opens a connection per new worker; shrinking lets the
+    /// surplus workers finish the job they run, then exit. Queued work is kept either way.
+    func resize(to count: Int) throws {
+        precondition(count > 0)
+        condition.lock()
+        let missing = count - alive
+        condition.unlock()
+        let connections = try (0..<max(0, missing)).map { _ in try RegistryConnection(path: path) }
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else { return }
+        target = count
+        // Another resize may have run while the connections opened: start only what is still missing.
+        for connection in connections where alive < target { spawn(connection) }
+        condition.broadcast()
+    }
+
+    /// Called with the lock held.
+    private func spawn(_ connection: RegistryConnection) {
+        let id = nextID
+        nextID += 1
+        alive += 1
+        finished.enter()
+        let thread = Thread { [self] in
+            self.work(id: id, connection: connection)
+            self.finished.leave()
         }
+        thread.name = "fleetsim-db-\(id)"
+        thread.start()
     }
 
     func submit(_ job: @escaping Job) {
+        let now = DispatchTime.now().uptimeNanoseconds
         condition.lock()
-        queue.append(job)
+        queue.append(Queued(job: job, enqueuedAt: now))
         condition.signal()
         condition.unlock()
     }
@@ -58,35 +103,52 @@ final class DatabaseWorkerPool: @unchecked Sendable {
         condition.lock(); defer { condition.unlock() }
         let now = DispatchTime.now().uptimeNanoseconds
         var total = busyNanos
-        for since in runningSince { if let since { total += now - since } }
+        for since in runningSince.values { total += now - since }
         return Double(total) / 1e9
+    }
+
+    /// How the queue makes jobs wait: the oldest queued job's wait so far (0 when none waits), and
+    /// the total wait and number of the jobs that have started.
+    var waits: (oldestSeconds: Double, totalSeconds: Double, started: UInt64) {
+        condition.lock(); defer { condition.unlock() }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let oldest = queue.first.map { now - min(now, $0.enqueuedAt) } ?? 0
+        return (Double(oldest) / 1e9, Double(waitNanos) / 1e9, started)
     }
 
     /// Lets the queue drain, then stops the threads. Blocks until they have exited.
     func shutdown() {
         condition.lock()
         stopping = true
+        // Every worker drains the queue: a shrink still in progress does not slow the last jobs.
+        target = max(target, alive)
         condition.broadcast()
         condition.unlock()
         finished.wait()
     }
 
-    private func work(index: Int, connection: RegistryConnection) {
+    private func work(id: Int, connection: RegistryConnection) {
         while true {
             condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
-            if queue.isEmpty && stopping { condition.unlock(); return }
-            let job = queue.removeFirst()
+            while queue.isEmpty && !stopping && alive <= target { condition.wait() }
+            if alive > target || (queue.isEmpty && stopping) {
+                alive -= 1
+                condition.unlock()
+                return
+            }
+            let item = queue.removeFirst()
             running += 1
             let start = DispatchTime.now().uptimeNanoseconds
-            runningSince[index] = start
+            waitNanos += start - min(start, item.enqueuedAt)
+            started += 1
+            runningSince[id] = start
             condition.unlock()
 
-            job(connection)
+            item.job(connection)
 
             condition.lock()
             running -= 1
-            runningSince[index] = nil
+            runningSince[id] = nil
             busyNanos += DispatchTime.now().uptimeNanoseconds - start
             condition.unlock()
         }

@@ -1,4 +1,5 @@
 import CSQLite
+import DeviceModel
 import Foundation
 
 /// The device registry: a `devices` table in one SQLite file (WAL), shared by every database worker
@@ -10,6 +11,10 @@ public enum DeviceRegistry {
     /// The seed of `seededUUID(index:)`: the live runner derives its fleet's UUIDs from the same
     /// function so that seeded devices are known to the backend.
     public static let defaultSeed: UInt64 = 2020
+
+    /// Filler rows seeded after a roster take their UUIDs from `seed ^ fillerSeedMask`: a fleet
+    /// derived from `seed` never meets one of them, so its lookups hit only its own rows.
+    public static let fillerSeedMask: UInt64 = 0xF111_E500
 
     static let schema = """
         CREATE TABLE IF NOT EXISTS devices(
@@ -40,10 +45,16 @@ public enum DeviceRegistry {
         public var seedSeconds: Double
     }
 
-    /// Opens `path`, creating and seeding the `devices` table with `rows` rows when the file has none;
-    /// an existing table is reused as it is. Switches the file to WAL.
+    /// Opens `path`, creating and seeding the `devices` table when the file has none; an existing
+    /// table is reused as it is (and `roster` ignored). Switches the file to WAL.
+    ///
+    /// Seeding writes the roster's devices first (ids 1…k, their own UUIDs and firmware), then
+    /// filler rows up to `rows` in total (none when `rows` ≤ k). Filler UUIDs are
+    /// `DeviceUUID(seed: seed, index: i)`, the fleet's own derivation, without a roster, and derived
+    /// from `seed ^ fillerSeedMask` with one, so that they never collide with the roster's.
     @discardableResult
-    public static func prepare(path: String, rows: Int, seed: UInt64 = defaultSeed) throws -> OpenResult {
+    public static func prepare(path: String, rows: Int, seed: UInt64 = defaultSeed,
+                               roster: [DeviceRoster.Entry]? = nil) throws -> OpenResult {
         let db = try SQLiteConnection(path: path)
         let exists = try !db.rows("SELECT name FROM sqlite_master WHERE type='table' AND name='devices'").isEmpty
         if exists {
@@ -54,6 +65,9 @@ public enum DeviceRegistry {
             return OpenResult(rows: count, seeded: false, seedSeconds: 0)
         }
         let start = DispatchTime.now().uptimeNanoseconds
+        let roster = roster ?? []
+        let fillerSeed = roster.isEmpty ? seed : seed ^ fillerSeedMask
+        let fillers = max(0, rows - roster.count)
         // A new file is written once, without a journal (a failed seed leaves a file to delete, no
         // harm done), and only then switched to WAL: seeding through the WAL would write every page twice.
         try db.execute("PRAGMA journal_mode=OFF")
@@ -66,16 +80,22 @@ public enum DeviceRegistry {
             let created: Int64 = 1_546_300_800 // 2019-01-01: the fleet predates the incident
             var uuid = [UInt8](repeating: 0, count: 36)
             let names = (0..<211).map { "Meeting room \($0)" }
-            for i in 0..<rows {
-                writeSeededUUID(index: i, seed: seed, into: &uuid)
-                insert.bind(1, Int64(i + 1))
+            func row(id: Int, uuid device: DeviceUUID, firmware: String) throws {
+                writeCanonical(device, into: &uuid)
+                insert.bind(1, Int64(id))
                 uuid.withUnsafeBytes { insert.bind(2, bytes: $0) }
-                insert.bind(3, seededFirmware(index: i))
-                insert.bind(4, names[i % names.count])
-                insert.bind(5, Int64(i / 40))
-                insert.bind(6, created + Int64(i % 31_536_000))
+                insert.bind(3, firmware)
+                insert.bind(4, names[(id - 1) % names.count])
+                insert.bind(5, Int64((id - 1) / 40))
+                insert.bind(6, created + Int64((id - 1) % 31_536_000))
                 _ = try insert.step()
                 sqlite3_reset(insert.handle)
+            }
+            for (i, entry) in roster.enumerated() {
+                try row(id: i + 1, uuid: entry.uuid, firmware: entry.firmware.description)
+            }
+            for i in 0..<fillers {
+                try row(id: roster.count + i + 1, uuid: DeviceUUID(seed: fillerSeed, index: UInt64(i)), firmware: seededFirmware(index: i))
             }
             // Building the index once after the inserts is several times faster than maintaining it.
             try db.execute(index)
@@ -84,14 +104,14 @@ public enum DeviceRegistry {
         try db.execute("PRAGMA synchronous=NORMAL")
         try db.execute("PRAGMA journal_mode=WAL")
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return OpenResult(rows: rows, seeded: true, seedSeconds: seconds)
+        return OpenResult(rows: roster.count + fillers, seeded: true, seedSeconds: seconds)
     }
 
-    /// The UUID of seeded device `index` (0-based): a deterministic version-4 UUID in lowercase.
+    /// The UUID of seeded device `index` (0-based) of a registry seeded without a roster: DeviceModel's
+    /// `DeviceUUID(seed:index:)` in its lowercase canonical form, the fleet's own derivation, so a
+    /// fleet built from the same seed is known to the registry.
     public static func seededUUID(index: Int, seed: UInt64 = defaultSeed) -> String {
-        var bytes = [UInt8](repeating: 0, count: 36)
-        writeSeededUUID(index: index, seed: seed, into: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        DeviceUUID(seed: seed, index: UInt64(index)).description
     }
 
     /// The firmware of seeded device `index`: a fleet mostly on 3.7.x with a few betas of 3.8.0, as
@@ -137,18 +157,20 @@ public enum DeviceRegistry {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    static func writeSeededUUID(index: Int, seed: UInt64, into out: inout [UInt8]) {
-        var hi = splitmix(seed &* 0x1000_0000_01B3 ^ (UInt64(index) << 1))
-        var lo = splitmix(seed &* 0x1000_0000_01B3 ^ (UInt64(index) << 1 | 1))
-        hi = (hi & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000 // version 4
-        lo = (lo & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000 // RFC 4122 variant
-        var j = 0
-        for n in 0..<32 {
-            if n == 8 || n == 12 || n == 16 || n == 20 { out[j] = UInt8(ascii: "-"); j += 1 }
-            let word = n < 16 ? hi : lo
-            let shift = UInt64(60 - 4 * (n % 16))
-            out[j] = hex[Int((word >> shift) & 0xF)]
-            j += 1
+    /// Writes `uuid` in its canonical lowercase 8-4-4-4-12 form (the same text as
+    /// `DeviceUUID.description`) into the first 36 bytes of `out`, without allocating a String.
+    static func writeCanonical(_ uuid: DeviceUUID, into out: inout [UInt8]) {
+        out.withUnsafeMutableBufferPointer { buffer in
+            hex.withUnsafeBufferPointer { digits in
+                var j = 0
+                for n in 0..<32 {
+                    if n == 8 || n == 12 || n == 16 || n == 20 { buffer[j] = UInt8(ascii: "-"); j += 1 }
+                    let word = n < 16 ? uuid.high : uuid.low
+                    let shift = UInt64(60 - 4 * (n % 16))
+                    buffer[j] = digits[Int((word >> shift) & 0xF)]
+                    j += 1
+                }
+            }
         }
     }
 }

@@ -3,23 +3,6 @@ import Foundation
 import NIOCore
 import NIOWebSocket
 
-/// Close codes the backend sends to devices.
-public enum DeviceCloseCode {
-    public static let goingAway: UInt16 = 1001
-    public static let protocolError: UInt16 = 1002
-    public static let unsupportedData: UInt16 = 1003
-    public static let invalidPayload: UInt16 = 1007
-    public static let policyViolation: UInt16 = 1008
-    public static let messageTooBig: UInt16 = 1009
-    public static let internalError: UInt16 = 1011
-    /// Try again later: admission control.
-    public static let tryAgainLater: UInt16 = 1013
-    /// The device's firmware is on the block list.
-    public static let firmwareBlocked: UInt16 = 4003
-    /// No `hello` within the hello deadline.
-    public static let helloTimeout: UInt16 = 4008
-}
-
 /// One device's WebSocket session: `hello` → lookup or registration → `welcome`, then
 /// `heartbeat` → `ack`. Anything else gets a defined close code and a reject counter.
 final class DeviceSessionHandler: ChannelInboundHandler {
@@ -158,9 +141,14 @@ final class DeviceSessionHandler: ChannelInboundHandler {
             close(context: context, code: DeviceCloseCode.firmwareBlocked, reason: "firmware \(firmware) is blocked", cause: .blockedFirmware)
             return
         }
-        guard core.metrics.beginPending(limit: core.admissionLimits.maxPendingHandshakes) else {
+        let admission = core.admissionLimits.policy
+        guard core.metrics.beginPending(limit: admission.maxPending) else {
+            // The gate's pending rule, applied again at hello (an upgrade admitted a moment ago may
+            // find the database queue full now); the reason carries the verdict's Retry-After.
             core.metrics.handshake(.admission)
-            close(context: context, code: DeviceCloseCode.tryAgainLater, reason: "too many pending handshakes", cause: .admissionPending)
+            let retry = BackendCore.wholeSeconds(admission.pendingRetryAfter)
+            close(context: context, code: DeviceCloseCode.tryAgainLater, reason: "too many pending handshakes; retry after \(retry)s",
+                  cause: .admissionPending)
             return
         }
         self.uuid = uuid

@@ -30,7 +30,13 @@ final class HTTPRouteHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Set by the upgrader's `shouldUpgrade` when it refuses; answered when the request ends.
     var upgradeRejection: UpgradeRejection?
 
-    init(core: BackendCore) { self.core = core }
+    /// On the control port: no `/device` (it lives on the main port).
+    private let controlOnly: Bool
+
+    init(core: BackendCore, controlOnly: Bool = false) {
+        self.core = core
+        self.controlOnly = controlOnly
+    }
 
     func handlerAdded(context: ChannelHandlerContext) { armTimer(context: context) }
 
@@ -110,7 +116,7 @@ final class HTTPRouteHandler: ChannelInboundHandler, RemovableChannelHandler {
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: "text/plain; version=0.0.4")
             respond(context: context, status: .ok, headers: headers, body: core.renderMetrics(), keepAlive: head.isKeepAlive)
-        case (_, "/device"):
+        case (_, "/device") where !controlOnly:
             core.metrics.reject(.badUpgrade)
             respond(context: context, status: .badRequest, body: "/device expects a WebSocket upgrade (GET with Upgrade: websocket, Sec-WebSocket-Key, Sec-WebSocket-Version: 13)\n", keepAlive: false)
         case (_, _) where path == "/admin" || path.hasPrefix("/admin/"):

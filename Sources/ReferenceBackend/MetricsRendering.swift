@@ -34,6 +34,13 @@ extension BackendCore {
         line("fleetsim_backend_db_busy_fraction", "", String(format: "%.4f", busyFraction))
         family("fleetsim_backend_db_busy_seconds_total", "counter", "Worker-seconds spent in database jobs.")
         line("fleetsim_backend_db_busy_seconds_total", "", String(format: "%.6f", database?.busySeconds ?? 0))
+        let waits = database?.waits ?? (oldestSeconds: 0, totalSeconds: 0, started: 0)
+        family("fleetsim_backend_db_wait_seconds", "gauge", "How long the oldest database job still in the queue has waited so far (0 when none waits).")
+        line("fleetsim_backend_db_wait_seconds", "", String(format: "%.6f", waits.oldestSeconds))
+        family("fleetsim_backend_db_wait_seconds_total", "counter", "Seconds database jobs waited in the queue before a worker took them, summed over the jobs started.")
+        line("fleetsim_backend_db_wait_seconds_total", "", String(format: "%.6f", waits.totalSeconds))
+        family("fleetsim_backend_db_wait_seconds_count", "counter", "Database jobs started (rate of _total over rate of _count: the mean queue wait).")
+        line("fleetsim_backend_db_wait_seconds_count", "", waits.started)
         family("fleetsim_backend_db_query_duration_seconds", "histogram", "Database query latency by kind (indexed lookup, scan lookup, register, last_seen batch).")
         for kind in QueryKind.allCases {
             let h = s.queries[kind] ?? BackendMetrics.Histogram()

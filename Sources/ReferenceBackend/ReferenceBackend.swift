@@ -24,7 +24,9 @@ public final class ReferenceBackend: @unchecked Sendable {
     private let lock = NIOLock()
     private var group: MultiThreadedEventLoopGroup?
     private var serverChannel: Channel?
+    private var controlChannel: Channel?
     private var boundPort: Int?
+    private var boundControlPort: Int?
     private var timers: [RepeatedTask] = []
     private var state = LifeState.idle
     private var databasePath = ""
@@ -38,11 +40,15 @@ public final class ReferenceBackend: @unchecked Sendable {
     public init(configuration: ReferenceBackendConfiguration) {
         self.configuration = configuration
         core = BackendCore(configuration: configuration)
-        core.restartHandler = { [weak self] in self?.restart(countAsCrash: false) }
+        core.restartHandler = { [weak self] down in self?.restart(countAsCrash: false, down: down) }
     }
 
     /// The token `/admin` requires.
     public var adminToken: String { core.adminToken }
+
+    /// The loopback control port (`/metrics`, `/healthz`, `/admin`), once started with a
+    /// `controlPort`; nil without one.
+    public var controlPort: Int? { lock.withLock { boundControlPort } }
 
     /// The database file in use (once started).
     public var databaseFile: String { lock.withLock { databasePath } }
@@ -66,7 +72,7 @@ public final class ReferenceBackend: @unchecked Sendable {
         databasePath = path
         let opened: DeviceRegistry.OpenResult
         do {
-            opened = try await Self.blocking { try DeviceRegistry.prepare(path: path, rows: config.rows) }
+            opened = try await Self.blocking { try DeviceRegistry.prepare(path: path, rows: config.rows, roster: config.roster) }
             core.database = try DatabaseWorkerPool(path: path, workers: max(1, config.databaseWorkers))
         } catch {
             lock.withLock { state = .stopped }
@@ -95,6 +101,22 @@ public final class ReferenceBackend: @unchecked Sendable {
             serverChannel = channel
             boundPort = port
         }
+        if let controlPort = config.controlPort {
+            do {
+                let control = try await bindControl(port: controlPort).get()
+                lock.withLock {
+                    controlChannel = control
+                    boundControlPort = control.localAddress?.port
+                }
+            } catch {
+                lock.withLock { state = .stopped }
+                try? await channel.close().get()
+                let core = self.core
+                await Self.blocking { core.database.shutdown() }
+                try? await group.shutdownGracefully()
+                throw error
+            }
+        }
         core.isListening = true
         if config.sharesControls {
             let core = self.core
@@ -116,16 +138,17 @@ public final class ReferenceBackend: @unchecked Sendable {
     /// Closes the listener and every connection (close 1001), lets queued database work finish,
     /// writes every pending `last_seen` update, and stops the threads.
     public func shutdown() async throws {
-        let (group, server, timers) = lock.withLock { () -> (MultiThreadedEventLoopGroup?, Channel?, [RepeatedTask]) in
-            guard self.state == .running else { return (nil, nil, []) }
+        let (group, server, control, timers) = lock.withLock { () -> (MultiThreadedEventLoopGroup?, Channel?, Channel?, [RepeatedTask]) in
+            guard self.state == .running else { return (nil, nil, nil, []) }
             self.state = .stopped
-            defer { self.timers = []; self.serverChannel = nil }
-            return (self.group, self.serverChannel, self.timers)
+            defer { self.timers = []; self.serverChannel = nil; self.controlChannel = nil }
+            return (self.group, self.serverChannel, self.controlChannel, self.timers)
         }
         guard let group else { return }
         for t in timers { t.cancel() }
         core.isListening = false
         try? await server?.close().get()
+        try? await control?.close().get()
         // Say goodbye to every device, then wait (briefly) for the sockets to close.
         let closes = core.trackedChannels.map { channel -> EventLoopFuture<Void> in
             channel.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
@@ -167,8 +190,14 @@ public final class ReferenceBackend: @unchecked Sendable {
         get { core.admissionLimits }
         set { core.admissionLimits = newValue }
     }
-    /// Drops every connection and reopens the listener after the restart delay.
-    public func restart() { restart(countAsCrash: false) }
+    /// Drops every connection and reopens the listener after `down` (nil: the configured restart delay).
+    public func restart(down: TimeAmount? = nil) { restart(countAsCrash: false, down: down) }
+
+    /// Database workers now; settable at run time (work in flight finishes).
+    public var databaseWorkers: Int { core.database?.workers ?? configuration.databaseWorkers }
+
+    /// Changes the number of database workers (see `/admin/db-workers`).
+    public func setDatabaseWorkers(_ count: Int) throws { try core.database.resize(to: count) }
 
     /// The `/metrics` text, without going through HTTP.
     public func metricsText() -> String { core.renderMetrics() }
@@ -216,6 +245,23 @@ public final class ReferenceBackend: @unchecked Sendable {
                 }
             }
             .bind(host: configuration.host, port: port)
+    }
+
+    /// The control listener: plain HTTP on loopback, `/metrics`, `/healthz` and `/admin` only. It stays
+    /// open through crashes and restarts (they close the device listener), so that a process is
+    /// still observable and controllable while it is "down". Its connections are not dropped by one.
+    private func bindControl(port: Int) -> EventLoopFuture<Channel> {
+        let group = lock.withLock { self.group! }
+        let core = self.core
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(HTTPRouteHandler(core: core, controlOnly: true))
+                }
+            }
+            .bind(host: "127.0.0.1", port: port)
     }
 
     static func configureChild(_ channel: Channel, core: BackendCore) throws {
@@ -307,7 +353,7 @@ public final class ReferenceBackend: @unchecked Sendable {
     /// Behaves like the 2020 backends running out of memory: every connection drops at once (no close
     /// frame), the listener closes, queued database work carries on for nobody, and after the restart
     /// delay the listener opens again on the same port. The process does not exit.
-    private func restart(countAsCrash: Bool) {
+    private func restart(countAsCrash: Bool, down: TimeAmount? = nil) {
         let (server, group, port) = lock.withLock { () -> (Channel?, MultiThreadedEventLoopGroup?, Int?) in
             guard state == .running, let s = serverChannel else { return (nil, nil, nil) }
             serverChannel = nil
@@ -322,7 +368,7 @@ public final class ReferenceBackend: @unchecked Sendable {
         // A crashed process gives its memory back; ours must too, or the guard would trip again.
         group.next().scheduleTask(in: .milliseconds(50)) { _ = fleetsimMallocTrim(0) }
         #endif
-        group.next().scheduleTask(in: configuration.restartDelay) { [weak self] in
+        group.next().scheduleTask(in: down ?? configuration.restartDelay) { [weak self] in
             guard let self else { return }
             guard self.lock.withLock({ self.state == .running }) else { return }
             self.bind(port: port).whenComplete { result in

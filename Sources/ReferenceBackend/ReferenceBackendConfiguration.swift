@@ -10,8 +10,11 @@ public struct ReferenceBackendConfiguration: Sendable {
     /// Registry file: reused when it has a `devices` table, created and seeded when not.
     /// nil: a fresh file in the temporary directory, removed at shutdown.
     public var databasePath: String?
-    /// Rows seeded into a new registry.
+    /// Rows seeded into a new registry (in total, roster included).
     public var rows = 100_000
+    /// Devices seeded first into a new registry (ids 1…k), so that a fleet built from the same
+    /// roster finds itself with indexed hits; filler rows follow up to `rows`. nil: filler rows only.
+    public var roster: [DeviceRoster.Entry]?
     /// UUID lookup per firmware range.
     public var lookup = LookupPolicy.indexed
     /// Threads running database work (each with its own SQLite connection).
@@ -50,6 +53,10 @@ public struct ReferenceBackendConfiguration: Sendable {
     public var publishesControlsAtStart = true
     /// How often a process that shares controls reads the others' changes.
     public var controlsPollInterval: TimeAmount = .milliseconds(500)
+    /// A loopback port serving `/metrics`, `/healthz` and `/admin` for this process alone, open even
+    /// while the device listener is down (0: any free port; read it from `controlPort`). nil: none.
+    /// With `--processes N` it is how each process is scraped and restarted on its own.
+    public var controlPort: Int?
     /// Listen backlog.
     public var backlog: Int32 = 4096
     /// Where the memory guard reads the process's memory; nil: anonymous resident memory from `/proc`.

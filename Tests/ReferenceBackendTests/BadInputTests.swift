@@ -1,3 +1,4 @@
+import DeviceModel
 import Foundation
 import NIOCore
 import NIOWebSocket

@@ -34,20 +34,27 @@ import Testing
         #expect(throws: AdmissionLimits.ParseError.self) { try AdmissionLimits(parsing: "burst=3") }
     }
 
-    @Test func tokenBucketAdmitsTheBurstThenTheRate() {
-        var bucket = TokenBucket(rate: 10, burst: 3)
-        #expect(bucket.take(now: 100).admitted)
-        #expect(bucket.take(now: 100).admitted)
-        #expect(bucket.take(now: 100).admitted)
-        let refused = bucket.take(now: 100)
-        #expect(!refused.admitted)
-        #expect(abs(refused.retryAfter - 0.1) < 1e-9)
-        #expect(bucket.take(now: 100.1).admitted)       // one token per 100 ms
-        #expect(!bucket.take(now: 100.1).admitted)
-        #expect(bucket.take(now: 200).admitted)          // refills, but only up to the burst
-        #expect(bucket.take(now: 200).admitted)
-        #expect(bucket.take(now: 200).admitted)
-        #expect(!bucket.take(now: 200).admitted)
+    @Test func admissionLimitsTakeARetryAfterAndRoundTripThroughTheirText() throws {
+        let l = try AdmissionLimits(parsing: "rate=2.5 max-pending=10 retry-after=30s")
+        #expect(l.policy == AdmissionPolicy(connectRate: 2.5, burst: nil, maxPending: 10, retryAfter: 30 * Time.second))
+        #expect(l.burst == 2.5, "default burst: one second's worth of the rate, as in the simulation")
+        for text in ["rate=200 burst=400 max-pending=100 retry-after=1500ms", "max-pending=5 retry-after=2s", "rate=0.5 burst=3", "off"] {
+            #expect(try AdmissionLimits(parsing: AdmissionLimits(parsing: text).description) == AdmissionLimits(parsing: text), "\(text)")
+        }
+        #expect(throws: AdmissionLimits.ParseError.self) { try AdmissionLimits(parsing: "rate=5 retry-after=soon") }
+    }
+
+    @Test func theUpgradeGateRefusesOnPendingBeforeTheBucketAndSaysWhenToComeBack() {
+        let core = BackendCore(configuration: {
+            var c = ReferenceBackendConfiguration()
+            c.admission = AdmissionLimits(connectRate: 1, burst: 1, maxPendingHandshakes: 1)
+            return c
+        }())
+        _ = core.metrics.beginPending(limit: nil)
+        guard case .admission(.admissionPending, 1)? = core.admitUpgrade() else { Issue.record("pending first"); return }
+        core.metrics.endPending()
+        #expect(core.admitUpgrade() == nil, "the pending refusal took no token")
+        guard case .admission(.admissionRate, 1)? = core.admitUpgrade() else { Issue.record("then the bucket"); return }
     }
 
     @Test func deviceMessagesParse() throws {

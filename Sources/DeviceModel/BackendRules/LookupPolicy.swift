@@ -1,4 +1,4 @@
-import DeviceModel
+import Foundation
 
 /// How the registry finds a device by UUID.
 public enum LookupKind: String, Sendable, CaseIterable {
