@@ -252,8 +252,10 @@ struct BackendCommand: ParsableCommand {
     static func serve(config: ReferenceBackendConfiguration, processes: Int, isWorker: Bool, command: BackendCommand) throws {
         // Before anything slow (seeding can take seconds): the first signal asks for a stop from here on.
         let stop = DispatchSemaphore(value: 0)
+        // A worker gets Ctrl-C with its process group and then SIGTERM from the first process: it
+        // takes neither as "now"; it stops once, cleanly (or when the first process has gone).
         Signals.watch { _, count in
-            if count == 1 { stop.signal() } else { _exit(130) }
+            if count == 1 { stop.signal() } else if !isWorker { _exit(130) }
         }
         var config = config
         var ownedDatabase: String?
@@ -400,7 +402,7 @@ struct BackendCommand: ParsableCommand {
                 ["index": $0.index, "pid": Int($0.pid), "control_url": "http://127.0.0.1:\($0.controlPort)"] as [String: Any]
             },
         ]
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
         let temporary = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: temporary, contents: data + Data("\n".utf8), attributes: [.posixPermissions: 0o600]) else {
             throw CocoaError(.fileWriteUnknown)
