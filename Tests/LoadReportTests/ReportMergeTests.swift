@@ -52,7 +52,7 @@ import Testing
         }
         #expect(m.maxRecorded == union.maxRecorded && m.min == union.min && m.mean == union.mean)
         #expect(m == union)
-        #expect(merged.summary.handshakeMs == ReportMerge.percentiles(union))
+        #expect(merged.summary.handshakeMs == ReportRules.percentiles(union))
         #expect(merged.summary.handshakeMs.max == 30_019)
     }
 

@@ -201,6 +201,11 @@ public struct Scenario: Sendable {
         public var maxPending: Int?
         public var retryAfter: Nanoseconds
 
+        /// The shared admission rule's policy (DeviceModel), as the reference backend applies it.
+        public var policy: AdmissionPolicy {
+            AdmissionPolicy(connectRate: connectRate, burst: burst, maxPending: maxPending, retryAfter: retryAfter)
+        }
+
         public init(connectRate: Double? = nil, burst: Double? = nil, maxPending: Int? = nil,
                     retryAfter: Nanoseconds = 30 * Time.second) {
             self.connectRate = connectRate

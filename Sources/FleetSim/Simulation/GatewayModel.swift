@@ -56,26 +56,3 @@ final class DeviceSet {
 
     func removeAll() { count = 0 }
 }
-
-/// Admission control's connect-rate limiter.
-struct TokenBucket {
-    var rate: Double
-    var burst: Double
-    var tokens: Double
-    var last: Nanoseconds
-
-    init(rate: Double, burst: Double, now: Nanoseconds) {
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.last = now
-    }
-
-    mutating func take(now: Nanoseconds) -> Bool {
-        tokens = min(burst, tokens + Double(now - last) / 1e9 * rate)
-        last = now
-        guard tokens >= 1 else { return false }
-        tokens -= 1
-        return true
-    }
-}

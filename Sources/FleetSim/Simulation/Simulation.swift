@@ -45,9 +45,9 @@ public struct Simulation {
     private let gateways: UnsafeMutableBufferPointer<GatewayModel>
     private let gatewaySpec: Scenario.Gateways
     private var roundRobin = 0
-    private var admission: Scenario.Admission?
-    private var bucket: TokenBucket?
-    private var blockList: [FirmwareRange] = []
+    /// Admission control, the rule the reference backend applies too; nil: off.
+    private var admission: AdmissionGate?
+    private var blockList = FirmwareBlockList()
     private let latency: Nanoseconds
     private let seed: UInt64
     private var now: Nanoseconds = 0
@@ -70,7 +70,7 @@ public struct Simulation {
                                  interval: scenario.interval, intervals: intervals)
         gatewayStore = FixedArray((0..<max(1, scenario.backend.gateways.count)).map { _ in GatewayModel() })
         gateways = gatewayStore.items
-        admission = scenario.backend.admission
+        admission = scenario.backend.admission.map { AdmissionGate(policy: $0.policy, now: 0) }
 
         let plan = FleetPlan(scenario: scenario)
         self.plan = plan
@@ -104,7 +104,6 @@ public struct Simulation {
         for k in 1...max(1, intervals) {
             queue.push(time: min(scenario.duration, Nanoseconds(k) * scenario.interval), kind: Kind.sample.rawValue, device: k - 1)
         }
-        if let a = admission, let rate = a.connectRate { bucket = TokenBucket(rate: rate, burst: a.burst ?? rate, now: 0) }
     }
 
 
@@ -204,18 +203,13 @@ public struct Simulation {
             perform(devices[d].machine.transportDown(.connectFailed, now: now, behaviour: behaviour(d)), device: d)
             return
         }
-        if let a = admission {
-            var refuse = false
-            if let limit = a.maxPending, gateways[gw].pending >= limit { refuse = true }
-            if !refuse, bucket != nil, !bucket!.take(now: now) { refuse = true }
-            if refuse {
-                devices[d].link = .none
-                recorder.rejected()
-                let actions = devices[d].machine.received(.reject(code: 1013, retryAfter: a.retryAfter),
-                                                          now: now, behaviour: behaviour(d))
-                perform(actions, device: d)
-                return
-            }
+        if admission != nil, case .refused(_, let retryAfter) = admission!.admit(pending: gateways[gw].pending, now: now) {
+            devices[d].link = .none
+            recorder.rejected()
+            let actions = devices[d].machine.received(.reject(code: DeviceCloseCode.tryAgainLater, retryAfter: retryAfter),
+                                                      now: now, behaviour: behaviour(d))
+            perform(actions, device: d)
+            return
         }
         attach(d, gateway: gw)
         if !checkMemory(gw) { return }
@@ -236,7 +230,8 @@ public struct Simulation {
         let d = event.device
         guard current(event), devices[d].link == .attached else { return }
         // The gateway gives up on the pool and closes with 1011 (internal error).
-        queue.push(time: now + latency, kind: Kind.reject.rawValue, device: d, token: event.token, aux: 1011)
+        queue.push(time: now + latency, kind: Kind.reject.rawValue, device: d, token: event.token,
+                   aux: UInt32(DeviceCloseCode.internalError))
     }
 
     private mutating func onWelcome(_ event: SimEvent) {
@@ -329,7 +324,8 @@ public struct Simulation {
         let token = devices[d].connection
         if groups[g].blocked {
             // Blocked firmware: refused with close 4003 before any database work.
-            queue.push(time: now + 2 * latency, kind: Kind.reject.rawValue, device: d, token: token, aux: 4003)
+            queue.push(time: now + 2 * latency, kind: Kind.reject.rawValue, device: d, token: token,
+                       aux: UInt32(DeviceCloseCode.firmwareBlocked))
             return now + 2 * latency
         }
         let gw = Int(devices[d].gateway)
@@ -485,11 +481,11 @@ public struct Simulation {
         case .addDevices(let group, let count, let ramp):
             detail = "\(count) devices join group \(group)" + (ramp > 0 ? " over \(ReportFormat.duration(ramp))" : "")
         case .block(let range):
-            blockList.append(range)
+            blockList.block(range)
             updateBlocked()
             detail = "firmware \(range) blocked"
         case .unblock(let range):
-            blockList.removeAll { $0 == range }
+            blockList.unblock(range)
             updateBlocked()
             detail = "firmware \(range) unblocked"
         case .restartGateways(let which, let down):
@@ -516,8 +512,7 @@ public struct Simulation {
             }
             detail = "network drops \(Int((fraction * 100).rounded()))% of sessions (\(dropped.count) devices)"
         case .setAdmission(let a):
-            admission = a
-            bucket = a?.connectRate.map { TokenBucket(rate: $0, burst: a?.burst ?? $0, now: now) }
+            admission = a.map { AdmissionGate(policy: $0.policy, now: now) }
             detail = a == nil ? "admission control off" : "admission control on"
         }
         recorder.timeline(at: now, (event.note.map { "\($0): " } ?? "") + detail)
@@ -525,7 +520,7 @@ public struct Simulation {
 
     private mutating func updateBlocked() {
         for g in groups.indices {
-            groups[g].blocked = blockList.contains { $0.contains(groups[g].firmware) }
+            groups[g].blocked = blockList.contains(groups[g].firmware)
             recorder.setBlocked(group: g, groups[g].blocked)
         }
     }
