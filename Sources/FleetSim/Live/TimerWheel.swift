@@ -35,8 +35,10 @@ struct TimerWheel {
 
     /// Moves every entry due by `now` into `due` (appended), in slot order; far entries stay.
     /// The caller fires them afterwards, and may arm new timers while it does.
+    /// Only whole ticks are processed (a timer fires at most one tick late), so an entry is never
+    /// left behind in a slot the cursor has passed.
     mutating func collect(dueBy now: Int64, into due: inout [Entry]) {
-        let last = now / tick
+        let last = now / tick - 1
         while cursor <= last {
             let s = Int(cursor % Int64(slots.count))
             cursor += 1
@@ -44,7 +46,7 @@ struct TimerWheel {
             var keep = 0
             for k in slots[s].indices {
                 let e = slots[s][k]
-                if e.deadline <= now { due.append(e) } else { slots[s][keep] = e; keep += 1 }
+                if e.deadline < (cursor) * tick { due.append(e) } else { slots[s][keep] = e; keep += 1 }
             }
             slots[s].removeLast(slots[s].count - keep)
         }
