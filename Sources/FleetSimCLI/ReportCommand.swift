@@ -100,8 +100,10 @@ struct ReportOutputs: ParsableArguments {
     }
 }
 
+/// A report file, or a live run's `series.jsonl` (rebuilt into the report of the intervals it holds).
 func readReport(_ path: String) throws -> Report {
     do {
+        if path.hasSuffix(".jsonl") { return try SeriesLog.rebuild(path: path) }
         return try Report.read(path: path)
     } catch let error as ReportError {
         throw CLIFailure.input(error.message)

@@ -127,7 +127,8 @@ struct RunCommand: ParsableCommand {
             print(folder)
         } else {
             print(TextRenderer.terminal(report))
-            print("Wrote \(folder)/report.json, report.md, report.html and series.jsonl")
+            let series = FileManager.default.fileExists(atPath: folder + "/series.jsonl") ? " and series.jsonl" : ""
+            print("Wrote \(folder)/report.json, report.md, report.html" + series)
         }
         if let aborted { throw CLIFailure(message: "fleetsim run: stopped: \(aborted); report written to \(folder)", code: 1) }
         if let why = report.incomplete { throw CLIFailure(message: "fleetsim run: \(why); report written to \(folder)", code: 3) }

@@ -1,0 +1,165 @@
+import Foundation
+import Testing
+
+/// `fleetsim run` as a user runs it: real WebSockets on loopback, against the embedded reference
+/// backend (child processes) or another server, a few hundred devices for a few seconds.
+@Suite(.serialized) struct LiveRunTests {
+    let cli = CommandLineTests()
+
+    static let fleet = """
+        version: 1
+        name: live-test
+        seed: 11
+        duration: 24s
+        interval: 2s
+        time_scale: 2
+        profiles:
+          p: { lookup: indexed, heartbeat: 2s, handshake_timeout: 6s, ack_timeout: 4s,
+               reconnect: { policy: full-jitter, base: 1s, cap: 4s } }
+        fleet:
+          - { name: old, count: 150, firmware: 3.7.2, profile: p, join: { ramp: 4s } }
+          - { name: new, count: 50, firmware: 3.8.0-b3, profile: p, join: { ramp: 4s } }
+        backend:
+          gateways: { count: 1, memory_limit: 4GiB, per_connection: 64KiB, per_pending: 256KiB, restart: 4s }
+          database: { cores: 2, rows: 5000, scan_cost_per_row: 1us, indexed_cost: 1ms, heartbeat_cost: 1ms }
+        timeline:
+          - { at: 10s, action: block, firmware: ">=3.8.0-b3" }
+          - { at: 14s, action: drop-sessions, fraction: 100% }
+        """
+
+    func folder() throws -> String {
+        let dir = NSTemporaryDirectory() + "fleetsim-live-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    func json(_ path: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+    }
+
+    @Test func aLiveRunConnectsHeartbeatsAndCountsBlockedFirmwareRejections() throws {
+        let dir = try folder()
+        try Self.fleet.write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
+        let r = try cli.fleetsim("run", dir + "/s.yaml", "--out", dir + "/out", "-q")
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try json(dir + "/out/report.json")
+        #expect(report["mode"] as? String == "live")
+        let summary = report["summary"] as! [String: Any]
+        // Every device connected once before the drop, and every old-firmware device again after it.
+        #expect((summary["connects"] as! Int) >= 200 + 150)
+        // Heartbeats were acknowledged: no device timed out waiting for an ack.
+        #expect(summary["ack_timeouts"] as? Int == 0)
+        // After the block, the new firmware's reconnects are refused (4003), and counted.
+        #expect((summary["rejects"] as! Int) >= 50)
+        #expect(summary["online_fraction_final"] as? Double == 1.0)
+        let series = report["series"] as! [String: Any]
+        #expect((series["t_s"] as! [Double]).count == 12)
+        let milestones = (report["milestones"] as! [[String: Any]]).map { $0["detail"] as! String }
+        #expect(milestones.contains { $0.contains("firmware >=3.8.0-b3 blocked") })
+        #expect(milestones.contains { $0.contains("network drops 100% of sessions") })
+
+        // The same scenario simulated has the same report keys.
+        let sim = try cli.fleetsim("simulate", dir + "/s.yaml", "--out", dir + "/sim", "-q")
+        #expect(sim.status == 0)
+        let simulated = try json(dir + "/sim/report.json")
+        #expect(Set(simulated.keys) == Set(report.keys))
+        #expect(Set((simulated["summary"] as! [String: Any]).keys).subtracting(["events_processed"])
+                == Set(summary.keys))
+        #expect(Set((simulated["series"] as! [String: Any]).keys) == Set(series.keys))
+
+        // series.jsonl holds every interval, and rebuilds into a report.
+        let lines = try String(contentsOfFile: dir + "/out/series.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 13)
+        let rebuilt = try cli.fleetsim("report", dir + "/out/series.jsonl", "-q")
+        #expect(rebuilt.status == 3, "a rebuilt report says it is incomplete: \(rebuilt.stderr)")
+    }
+
+    @Test func anUnreachableTargetEndsWithExit3AndAReport() throws {
+        let dir = try folder()
+        let scenario = Self.fleet.components(separatedBy: "timeline:")[0]
+        try scenario.write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
+        let r = try cli.fleetsim("run", dir + "/s.yaml", "--target", "ws://127.0.0.1:9/device", "--out", dir + "/out", "-q")
+        #expect(r.status == 3)
+        #expect(r.stderr.contains("unreachable"))
+        let report = try json(dir + "/out/report.json")
+        #expect((report["incomplete"] as? String)?.contains("unreachable") == true)
+    }
+
+    @Test func aTimelineActionTheTargetCannotTakeIsInvalidInput() throws {
+        let dir = try folder()
+        try Self.fleet.write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
+        let r = try cli.fleetsim("run", dir + "/s.yaml", "--target", "ws://127.0.0.1:9/device", "--out", dir + "/out")
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("timeline[0]: block cannot be applied"))
+    }
+
+    @Test func anInterruptedRunStillWritesItsReport() throws {
+        let dir = try folder()
+        try Self.fleet.replacingOccurrences(of: "duration: 24s", with: "duration: 10m")
+            .write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = CommandLineTests.binary
+        process.arguments = ["run", dir + "/s.yaml", "--out", dir + "/out", "-q"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        Thread.sleep(forTimeInterval: 6)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 3)
+        let report = try json(dir + "/out/report.json")
+        #expect((report["incomplete"] as? String)?.contains("interrupted") == true)
+        #expect(((report["summary"] as! [String: Any])["connects"] as! Int) > 0)
+    }
+
+    /// A server none of us wrote, speaking another protocol: Python `websockets` (installed by
+    /// .ci/run), with the scenario's `protocol:` profile.
+    @Test func aRunAgainstAnotherServerSpeaksTheScenariosProtocol() throws {
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = ["python3", "-c", "import websockets.asyncio.server"]
+        check.standardError = FileHandle.nullDevice
+        try check.run()
+        check.waitUntilExit()
+        guard check.terminationStatus == 0 else {
+            print("skipped: python3 websockets is not installed")
+            return
+        }
+        let dir = try folder()
+        let server = """
+            import asyncio, sys
+            from websockets.asyncio.server import serve
+            async def handler(ws):
+                async for m in ws:
+                    if m.startswith("HELLO "): await ws.send("WELCOME")
+                    elif m.startswith("PING "): await ws.send("PONG " + m[5:])
+            async def main():
+                async with serve(handler, "127.0.0.1", 0) as s:
+                    print(s.sockets[0].getsockname()[1], flush=True)
+                    await asyncio.sleep(60)
+            asyncio.run(main())
+            """
+        try server.write(toFile: dir + "/server.py", atomically: true, encoding: .utf8)
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", dir + "/server.py"]
+        let out = Pipe()
+        python.standardOutput = out
+        try python.run()
+        defer { python.terminate() }
+        let portLine = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        let port = try #require(Int(portLine.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let scenario = Self.fleet.components(separatedBy: "timeline:")[0]
+            .replacingOccurrences(of: "reconnect: { policy: full-jitter, base: 1s, cap: 4s } }",
+                                  with: "reconnect: { policy: full-jitter, base: 1s, cap: 4s },\n       protocol: { hello: \"HELLO {uuid} {firmware}\", heartbeat: \"PING {seq}\", welcome: WELCOME, ack: \"PONG {seq}\" } }")
+            .replacingOccurrences(of: "duration: 24s", with: "duration: 12s")
+        try scenario.write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
+        let r = try cli.fleetsim("run", dir + "/s.yaml", "--target", "ws://127.0.0.1:\(port)/", "--out", dir + "/out", "-q")
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try json(dir + "/out/report.json")["summary"] as! [String: Any]
+        #expect(summary["connects"] as? Int == 200)
+        #expect(summary["ack_timeouts"] as? Int == 0)
+        #expect(summary["handshake_timeouts"] as? Int == 0)
+        #expect(summary["online_fraction_final"] as? Double == 1.0)
+    }
+}
