@@ -115,21 +115,7 @@ struct RunCommand: ParsableCommand {
             throw CLIFailure(message: "fleetsim run: \(error)", code: 3)
         }
         display.finish()
-        do {
-            try report.evaluateThresholds()
-        } catch let error as ThresholdError {
-            throw CLIFailure.input("\(scenario): \(error.message)")
-        }
-        try write(report, to: folder)
-        if let junit = ci.junit { try writeFile(junit, Data(JUnitRenderer.render(report).utf8)) }
-        if let summaryMd = ci.summaryMd { try appendFile(summaryMd, Data(ciSummary(report).utf8)) }
-        if ci.quiet {
-            print(folder)
-        } else {
-            print(TextRenderer.terminal(report))
-            let series = FileManager.default.fileExists(atPath: folder + "/series.jsonl") ? " and series.jsonl" : ""
-            print("Wrote \(folder)/report.json, report.md, report.html" + series)
-        }
+        try ci.publish(&report, scenario: scenario, folder: folder)
         if let aborted { throw CLIFailure(message: "fleetsim run: stopped: \(aborted); report written to \(folder)", code: 1) }
         if let why = report.incomplete { throw CLIFailure(message: "fleetsim run: \(why); report written to \(folder)", code: 3) }
         try exitWithVerdict(report, what: scenario)

@@ -37,21 +37,7 @@ struct SimulateCommand: ParsableCommand {
         var report = simulation.run(progress: { fraction, online in progress.update(fraction, online) },
                                     shouldStop: { Interrupt.requested })
         progress.finish()
-        do {
-            try report.evaluateThresholds()
-        } catch let error as ThresholdError {
-            throw CLIFailure.input("\(scenario): \(error.message)")
-        }
-
-        try write(report, to: folder)
-        if let junit = ci.junit { try writeFile(junit, Data(JUnitRenderer.render(report).utf8)) }
-        if let summaryMd = ci.summaryMd { try appendFile(summaryMd, Data(ciSummary(report).utf8)) }
-        if ci.quiet {
-            print(folder)
-        } else {
-            print(TextRenderer.terminal(report))
-            print("Wrote \(folder)/report.json, report.md and report.html")
-        }
+        try ci.publish(&report, scenario: scenario, folder: folder)
         if report.incomplete != nil { throw CLIFailure(message: "fleetsim: run interrupted; partial report written to \(folder)", code: 3) }
         try exitWithVerdict(report, what: scenario)
     }
@@ -69,6 +55,26 @@ struct CIOutputs: ParsableArguments {
 
     @Flag(name: .shortAndLong, help: "Print only the output folder and errors.")
     var quiet = false
+
+    /// Evaluates the thresholds, writes the report folder and the CI files, and prints the
+    /// report (or, with `-q`, the folder).
+    func publish(_ report: inout Report, scenario: String, folder: String) throws {
+        do {
+            try report.evaluateThresholds()
+        } catch let error as ThresholdError {
+            throw CLIFailure.input("\(scenario): \(error.message)")
+        }
+        try write(report, to: folder)
+        if let junit { try writeFile(junit, Data(JUnitRenderer.render(report).utf8)) }
+        if let summaryMd { try appendFile(summaryMd, Data(ciSummary(report).utf8)) }
+        if quiet {
+            print(folder)
+        } else {
+            print(TextRenderer.terminal(report))
+            let series = FileManager.default.fileExists(atPath: folder + "/series.jsonl") ? " and series.jsonl" : ""
+            print("Wrote \(folder)/report.json, report.md, report.html" + series)
+        }
+    }
 }
 
 func write(_ report: Report, to folder: String) throws {
