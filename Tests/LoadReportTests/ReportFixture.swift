@@ -42,7 +42,7 @@ enum ReportFixture {
             onlineFractionFinal: fractions.last!, connectAttempts: series.connectAttempts.reduce(0, +),
             connects: series.connects.reduce(0, +), disconnects: series.disconnects.reduce(0, +),
             handshakeTimeouts: n, ackTimeouts: 0, rejects: 0, backendCrashes: crashes, recoveryS: nil,
-            handshakeMs: ReportMerge.percentiles(h), dbUtilizationMax: series.dbUtilization.max()!,
+            handshakeMs: ReportRules.percentiles(h), dbUtilizationMax: series.dbUtilization.max()!,
             dbUtilizationMean: series.dbUtilization.reduce(0, +) / Double(n),
             backendMemoryPeakBytes: series.backendMemoryBytes.max()!, eventsProcessed: 1000, wallS: 0.5)
         let storm = Report.Storm(retryAmplification: 2, peakReconnectRatePerS: 12, massDisconnects: [
