@@ -90,14 +90,108 @@ import Testing
 
     @Test func timelineMilestonesAppearOnceAndIncompleteShardsAreNamed() throws {
         let event = Report.Milestone(tS: 60, kind: .timeline, detail: "firmware >=3.8 blocked")
-        var a = ReportFixture.report(milestones: [event])
+        let a = ReportFixture.report(milestones: [event])
         var b = ReportFixture.report(milestones: [event, Report.Milestone(tS: 30, kind: .backendCrash, detail: "gateway 1")])
         b.incomplete = "interrupted"
+        let merged = try ReportMerge.merge([a, b])
+        #expect(merged.milestones.filter { !MilestoneTracker.derivedKinds.contains($0.kind) }.map(\.tS) == [30, 60])
+        #expect(merged.incomplete == "shard report 2: interrupted")
+    }
+
+    // MARK: Milestones and recovery derived again
+
+    /// A recorded run of 1,000 devices: a crash, a collapse at minute 3, a mitigation at 4m30s,
+    /// back from minute 5 and held (recovered), a second, smaller drop later.
+    static func recordedRun() -> Report {
+        let second: Int64 = 1_000_000_000, minute = 60 * second
+        var r = Recorder(interval: minute, groups: 1)
+        for _ in 0..<1_000 { r.joined(group: 0); r.online(group: 0, initial: true) }
+        for ms in 1...2_000 { r.handshake(nanoseconds: Int64(ms) * 700_000) }
+        r.closeInterval(at: minute, backend: .init(dbUtilization: 0.5, memoryBytes: 1 << 30))
+        r.closeInterval(at: 2 * minute, backend: .init(dbUtilization: 0.6))
+        let episode = Int(r.beginEpisode(at: 2 * minute + 10 * second, cause: "gateway 0 crashed", onlineDropped: 700))
+        for _ in 0..<700 { r.offline(group: 0) }
+        r.crash(at: 2 * minute + 10 * second, detail: "gateway 0 out of memory")
+        for m in 3...7 { r.closeInterval(at: Int64(m) * minute, backend: .init(dbUtilization: 1, dbWaitS: 9)) }
+        r.timeline(at: 7 * minute + 30 * second, "admission limited to 100/s")
+        for k in 0..<1_400 { r.attempt(at: 7 * minute + 40 * second + Int64(k) * 10_000_000) }
+        for k in 0..<700 {
+            r.online(group: 0, initial: false)
+            r.back(episode: episode, at: 7 * minute + 45 * second + Int64(k) * 10_000_000)
+        }
+        for m in 8...20 { r.closeInterval(at: Int64(m) * minute, backend: .init(dbUtilization: 0.3)) }
+        for _ in 0..<40 { r.offline(group: 0) }
+        for _ in 0..<5 { r.handshakeTimeout() }
+        r.closeInterval(at: 21 * minute, backend: .init(dbUtilization: 0.3))
+        let info = Recorder.RunInfo(mode: "simulate", scenario: "merge", seed: 3, clockStart: nil, devices: 1_000, thresholds: [])
+        return r.report(info, durationS: 21 * 60, eventsProcessed: 12_345, wallS: 0.25)
+    }
+
+    @Test func mergingOneReportGivesTheReportItself() throws {
+        let run = Self.recordedRun()
+        // The run tells the whole story, so the comparison below is not of empty lists.
+        #expect(Set(run.milestones.map(\.kind)) == [.backendCrash, .fleetCollapse, .dbSaturated, .timeline,
+                                                    .reconnectStorm, .rebound, .recovered])
+        #expect(run.summary.recoveryS != nil)
+        let merged = try ReportMerge.merge([run])
+        #expect(merged.milestones == run.milestones)
+        #expect(merged.summary == run.summary)
+        #expect(merged.storm == run.storm)
+        #expect(merged.series == run.series)
+    }
+
+    @Test func mergedMilestonesAreTheTrackersOverTheMergedSeriesPlusTheRecordedEventsOnce() throws {
+        let timeline = Report.Milestone(tS: 150, kind: .timeline, detail: "firmware >=3.8 blocked")
+        let a = ReportFixture.report(devices: 100, online: [100, 100, 10, 100], milestones: [
+            timeline, Report.Milestone(tS: 130, kind: .backendCrash, detail: "gateway 0"),
+            // What shard a's own tracker said: replaced by what the merged series says.
+            Report.Milestone(tS: 180, kind: .fleetCollapse, detail: "10.0% online (10 of 100)"),
+        ])
+        let b = ReportFixture.report(devices: 100, online: [100, 100, 70, 100], milestones: [
+            timeline, Report.Milestone(tS: 170, kind: .backendCrash, detail: "gateway 1"),
+        ])
+        let merged = try ReportMerge.merge([a, b])
+        let recorded = [Report.Milestone(tS: 130, kind: .backendCrash, detail: "gateway 0"), timeline,
+                        Report.Milestone(tS: 170, kind: .backendCrash, detail: "gateway 1")]
+        let derived = MilestoneTracker.derive(from: merged.series)
+        #expect(merged.milestones == (recorded + derived).sorted { $0.tS < $1.tS })
+        #expect(merged.milestones(.fleetCollapse).map(\.detail) == ["40.0% online (80 of 200)"])
+    }
+
+    @Test func aShardsCollapseThatTheWholeFleetDidNotHaveIsNotReported() throws {
+        let small = ReportFixture.report(devices: 10, online: [10, 10, 0, 0])
+        let large = ReportFixture.report(devices: 1_000, online: [1_000, 1_000, 1_000, 1_000])
+        #expect(try ReportMerge.merge([small]).milestones(.fleetCollapse).count == 1)
+        let merged = try ReportMerge.merge([small, large])
+        #expect(merged.milestones(.fleetCollapse).isEmpty)
+        #expect(merged.summary.onlineFractionMin == 1_000.0 / 1_010)
+    }
+
+    @Test func twoHalvesThatTakeTurnsHoldingTheFleetUpMakeARecoveryNeitherShowsAlone() throws {
+        // Both collapse at minute 3 and rebound at minute 4; then one half is at 100% while the
+        // other is at 90%, and they swap at minute 10: the fleet holds 95% from minute 5 on.
+        let a = ReportFixture.report(devices: 100, online: [100, 100, 20, 60] + Array(repeating: 100, count: 5) + Array(repeating: 90, count: 7))
+        let b = ReportFixture.report(devices: 100, online: [100, 100, 20, 60] + Array(repeating: 90, count: 5) + Array(repeating: 100, count: 7))
+        for half in [a, b] {
+            let alone = try ReportMerge.merge([half])
+            #expect(alone.milestones(.recovered).isEmpty)
+            #expect(alone.summary.recoveryS == nil)
+        }
+        let merged = try ReportMerge.merge([a, b])
+        #expect(merged.milestones(.recovered).map(\.tS) == [300])
+        #expect(merged.summary.recoveryS == Double(300 - 180))
+    }
+
+    @Test func theRecoveryTimeIsDerivedFromTheMergedSeriesNotTakenFromAShard() throws {
+        var a = ReportFixture.report(online: [100, 100, 40, 100])
+        var b = ReportFixture.report(online: [100, 100, 40, 100])
         a.summary.recoveryS = 10
         b.summary.recoveryS = 40
-        let merged = try ReportMerge.merge([a, b])
-        #expect(merged.milestones.map(\.tS) == [30, 60])
-        #expect(merged.incomplete == "shard report 2: interrupted")
-        #expect(merged.summary.recoveryS == 40)
+        // The merged fleet rebounds at minute 4 but never holds 10 minutes: no recovery.
+        #expect(try ReportMerge.merge([a, b]).summary.recoveryS == nil)
     }
+}
+
+extension Report {
+    fileprivate func milestones(_ kind: Milestone.Kind) -> [Milestone] { milestones.filter { $0.kind == kind } }
 }

@@ -13,7 +13,7 @@ import Testing
         try await withBackend({ $0.databasePath = path; $0.blockedFirmware = [try! FirmwareRange(parsing: ">=3.8.0-b3")] }) { backend, port in
             let (c, _) = try await TestConnection.upgrade(port: port)
             try await c!.send(text: hello(unknown, "3.8.0-b3"))
-            #expect(try await c!.closeCode() == DeviceCloseCode.firmwareBlocked)
+            #expect(try await c!.closeCode() == DeviceModel.DeviceCloseCode.firmwareBlocked)
             #expect(backend.stats.queryCounts.isEmpty, "a blocked device must cost the database nothing")
             #expect(backend.stats.handshakes[.blocked] == 1)
             // 3.8.0-b2 is below the range and gets in.
@@ -50,7 +50,7 @@ import Testing
             #expect(blocked.body.contains("\">=3.8.0-b3\""))
             let (c, _) = try await TestConnection.upgrade(port: port)
             try await c!.send(text: hello(DeviceRegistry.seededUUID(index: 1), "3.8.0-b3"))
-            #expect(try await c!.closeCode() == DeviceCloseCode.firmwareBlocked)
+            #expect(try await c!.closeCode() == DeviceModel.DeviceCloseCode.firmwareBlocked)
 
             let bad = try await TestConnection.http(port: port, method: "POST", path: "/admin/block", headers: auth, body: ">=banana")
             #expect(bad.status == 400)
@@ -84,7 +84,7 @@ import Testing
             let (third, refused) = try await TestConnection.upgrade(port: port)
             #expect(third == nil && refused.status == 503 && refused.headers["retry-after"] == "1")
             try await second!.send(text: hello(DeviceRegistry.seededUUID(index: 2), "3.7.2"))
-            #expect(try await second!.closeCode() == DeviceCloseCode.tryAgainLater)
+            #expect(try await second!.closeCode() == DeviceModel.DeviceCloseCode.tryAgainLater)
             gate.release()
             #expect(try await first!.next() == .text("{\"type\":\"welcome\"}"))
             #expect(backend.stats.rejects[.admissionPending] == 2)
