@@ -51,6 +51,9 @@ final class HTTPRouteHandler: ChannelInboundHandler, RemovableChannelHandler {
         timer = context.eventLoop.assumeIsolated().scheduleTask(in: core.configuration.requestTimeout) { [self] in
             guard !removed, !responding, context.channel.isActive else { return }
             if completedRequests == 0 || head != nil { core.metrics.reject(.upgradeTimeout) }
+            // A keep-alive connection idle between requests is closed without a response: NIO's
+            // server pipeline treats a response with no request in flight as a fatal error.
+            guard completedRequests == 0 || head != nil else { context.close(promise: nil); return }
             respond(context: context, status: .requestTimeout, body: "request timeout\n", keepAlive: false)
         }
     }

@@ -319,7 +319,7 @@ private func fixtureFailure(_ name: String, overrides: [String] = []) throws -> 
 
     @Test func unknownTopLevelKeyWithoutACloseMatchListsTheKeys() {
         #expect(failure(minimal + "\nzzz: 1")
-            == "test.yaml:11:1: zzz: unknown key (expected one of: version, name, description, seed, clock_start, duration, interval, network, profiles, fleet, backend, timeline, thresholds, rollout)")
+            == "test.yaml:11:1: zzz: unknown key (expected one of: version, name, description, seed, clock_start, duration, interval, network, profiles, fleet, backend, timeline, thresholds, rollout, target, time_scale, observe)")
         #expect(failure(minimal + "\ntime_line: []") == "test.yaml:11:1: time_line: unknown key; did you mean \"timeline\"?")
     }
 
