@@ -51,9 +51,11 @@ final class HTTPRouteHandler: ChannelInboundHandler, RemovableChannelHandler {
         timer = context.eventLoop.assumeIsolated().scheduleTask(in: core.configuration.requestTimeout) { [self] in
             guard !removed, !responding, context.channel.isActive else { return }
             if completedRequests == 0 || head != nil { core.metrics.reject(.upgradeTimeout) }
-            // A keep-alive connection idle between requests is closed without a response: NIO's
-            // server pipeline treats a response with no request in flight as a fatal error.
-            guard completedRequests == 0 || head != nil else { context.close(promise: nil); return }
+            // With no request in flight (a keep-alive connection between requests, or a control-port
+            // connection that sent nothing) the connection is closed without a response: NIO's
+            // server pipeline treats a response with no request as a fatal error. The device port's
+            // upgrade handler buffers a first request, so a silent upgrade still gets its 408.
+            guard head != nil || (completedRequests == 0 && !controlOnly) else { context.close(promise: nil); return }
             respond(context: context, status: .requestTimeout, body: "request timeout\n", keepAlive: false)
         }
     }
