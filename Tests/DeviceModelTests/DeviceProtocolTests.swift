@@ -31,13 +31,17 @@ private func object(_ text: String) -> [String: Any]? {
 
 @Test func aTemplateFillsEveryPlaceholderWhereItStands() throws {
     let template = try MessageTemplate(parsing: "PING {seq} from {uuid} on {firmware}/{seq}")
-    #expect(template.render(uuid: "u-1", firmware: "3.7", seq: 9) == "PING 9 from u-1 on 3.7/9")
+    let uuid = DeviceUUID(high: 0x0123_4567_89AB_4CDE, low: 0x8123_4567_89AB_CDEF)
+    #expect(template.render(uuid: uuid, firmware: FirmwareVersion("3.7.2")!, seq: 9)
+            == "PING 9 from 01234567-89ab-4cde-8123-456789abcdef on 3.7.2/9")
     #expect(template.uses(.seq) && template.uses(.uuid) && template.uses(.firmware))
 }
 
 @Test func aBraceBeforeAQuoteOrSpaceIsLiteralJSON() throws {
     let template = try MessageTemplate(parsing: #"{ "a": {"b":"{uuid}"} }"#)
-    #expect(template.render(uuid: "X", firmware: "", seq: 0) == #"{ "a": {"b":"X"} }"#)
+    let uuid = DeviceUUID(high: 0, low: 1)
+    #expect(template.render(uuid: uuid, firmware: FirmwareVersion("1.0.0")!, seq: 0)
+            == #"{ "a": {"b":"00000000-0000-0000-0000-000000000001"} }"#)
     #expect(!template.uses(.seq))
 }
 

@@ -43,11 +43,11 @@ public struct DeviceProtocol: Sendable, Equatable {
 
     /// The device's hello, ready to send.
     public func helloText(uuid: DeviceUUID, firmware: FirmwareVersion) -> String {
-        hello.render(uuid: uuid.description, firmware: firmware.description, seq: 0)
+        hello.render(uuid: uuid, firmware: firmware, seq: 0)
     }
 
     public func heartbeatText(uuid: DeviceUUID, firmware: FirmwareVersion, seq: UInt32) -> String {
-        heartbeat.render(uuid: uuid.description, firmware: firmware.description, seq: seq)
+        heartbeat.render(uuid: uuid, firmware: firmware, seq: seq)
     }
 
     // MARK: Transport outcomes

@@ -58,14 +58,16 @@ public struct MessageTemplate: Sendable, Equatable, CustomStringConvertible {
     /// Whether the template uses a placeholder.
     public func uses(_ part: Part) -> Bool { parts.contains(part) }
 
-    public func render(uuid: String, firmware: String, seq: UInt32) -> String {
+    /// The message for one device; the UUID and the firmware are spelled out only when the
+    /// template uses them (a heartbeat usually needs neither).
+    public func render(uuid: DeviceUUID, firmware: FirmwareVersion, seq: UInt32) -> String {
         var out = ""
         out.reserveCapacity(text.count + 48)
         for p in parts {
             switch p {
             case .text(let t): out += t
-            case .uuid: out += uuid
-            case .firmware: out += firmware
+            case .uuid: out += uuid.description
+            case .firmware: out += firmware.description
             case .seq: out += String(seq)
             }
         }

@@ -12,7 +12,7 @@ public enum ReplyMatcher: Sendable, Equatable, CustomStringConvertible {
     public func match(_ text: String) -> UInt32?? {
         switch self {
         case .jsonType(let type):
-            guard JSONPeek.string(member: "type", in: text) == type else { return nil }
+            guard JSONPeek.string(member: "type", in: text, equals: type) else { return nil }
             return .some(JSONPeek.number(member: "seq", in: text))
         case .pattern(let pattern):
             return Self.glob(Substring(pattern), Substring(text))
@@ -49,71 +49,80 @@ public enum ReplyMatcher: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Reads one top-level member of a JSON object without building the object: enough to tell a
-/// welcome from an ack, and cheap enough for every message of a live run.
+/// welcome from an ack. It reads the message's UTF-8 in place and allocates nothing, since it
+/// runs for every message of a live run.
 enum JSONPeek {
-    /// The string value of `"member"` at the top level, or nil.
-    static func string(member: String, in text: String) -> String? {
-        guard case .string(let s)? = value(member: member, in: text) else { return nil }
-        return s
+    /// Whether the string value of `"member"` at the top level is exactly `expected`.
+    static func string(member: String, in text: String, equals expected: String) -> Bool {
+        var text = text
+        return text.withUTF8 { u in
+            guard let (start, end) = valueRange(member: member, in: u), end - start >= 2, u[start] == 0x22 else { return false }
+            let inner = UnsafeBufferPointer(rebasing: u[(start + 1)..<(end - 1)])
+            return inner.elementsEqual(expected.utf8)
+        }
     }
 
+    /// The value of `"member"` at the top level as a sequence number, or nil.
     static func number(member: String, in text: String) -> UInt32? {
-        guard case .number(let n)? = value(member: member, in: text) else { return nil }
-        return n
+        var text = text
+        return text.withUTF8 { u in
+            guard let (start, end) = valueRange(member: member, in: u) else { return nil }
+            var n: UInt64 = 0
+            for i in start..<end {
+                guard u[i] >= 0x30, u[i] <= 0x39 else { return nil }
+                n = n * 10 + UInt64(u[i] - 0x30)
+                if n > UInt64(UInt32.max) { return nil }
+            }
+            return end > start ? UInt32(n) : nil
+        }
     }
 
-    enum Value { case string(String), number(UInt32), other }
-
-    static func value(member: String, in text: String) -> Value? {
-        let u = Array(text.utf8)
+    /// Where the value of a top-level member lies (a string's range includes its quotes).
+    static func valueRange(member: String, in u: UnsafeBufferPointer<UInt8>) -> (Int, Int)? {
         var i = 0
         func skipSpace() { while i < u.count, u[i] == 0x20 || u[i] == 0x09 || u[i] == 0x0A || u[i] == 0x0D { i += 1 } }
-        func readString() -> String? {
-            guard i < u.count, u[i] == 0x22 else { return nil }
+        /// Skips a string starting at `i` (a quote); false when it never ends.
+        func skipString() -> Bool {
             i += 1
-            var bytes: [UInt8] = []
-            while i < u.count, u[i] != 0x22 {
-                if u[i] == 0x5C { i += 1 }   // an escaped character is taken as it is
-                if i < u.count { bytes.append(u[i]); i += 1 }
-            }
-            guard i < u.count else { return nil }
+            while i < u.count, u[i] != 0x22 { i += u[i] == 0x5C ? 2 : 1 }
+            guard i < u.count else { return false }
             i += 1
-            return String(decoding: bytes, as: UTF8.self)
+            return true
         }
         /// Skips a value of any kind (nested objects and arrays by depth).
-        func skipValue() {
-            skipSpace()
-            guard i < u.count else { return }
-            if u[i] == 0x22 { _ = readString(); return }
+        func skipValue() -> Bool {
+            if i < u.count, u[i] == 0x22 { return skipString() }
             var depth = 0
             while i < u.count {
                 let c = u[i]
-                if c == 0x22 { _ = readString(); continue }
+                if c == 0x22 { guard skipString() else { return false }; continue }
                 if c == 0x7B || c == 0x5B { depth += 1 }
-                if c == 0x7D || c == 0x5D { if depth == 0 { return }; depth -= 1 }
-                if c == 0x2C && depth == 0 { return }
+                if c == 0x7D || c == 0x5D { if depth == 0 { return true }; depth -= 1 }
+                if c == 0x2C && depth == 0 { return true }
                 i += 1
             }
+            return false
         }
         skipSpace()
         guard i < u.count, u[i] == 0x7B else { return nil }
         i += 1
         while true {
             skipSpace()
-            guard let key = readString() else { return nil }
+            guard i < u.count, u[i] == 0x22 else { return nil }
+            let keyStart = i + 1
+            guard skipString() else { return nil }
+            let key = UnsafeBufferPointer(rebasing: u[keyStart..<(i - 1)])
             skipSpace()
             guard i < u.count, u[i] == 0x3A else { return nil }
             i += 1
             skipSpace()
-            if key == member {
-                if i < u.count, u[i] == 0x22 { return readString().map(Value.string) }
-                var n: UInt64 = 0, digits = 0
-                while i < u.count, u[i] >= 0x30, u[i] <= 0x39, n <= UInt64(UInt32.max) {
-                    n = n * 10 + UInt64(u[i] - 0x30); i += 1; digits += 1
-                }
-                return digits > 0 && n <= UInt64(UInt32.max) ? .number(UInt32(n)) : .other
+            let valueStart = i
+            guard skipValue() else { return nil }
+            if key.elementsEqual(member.utf8) {
+                var end = i
+                while end > valueStart, [0x20, 0x09, 0x0A, 0x0D].contains(u[end - 1]) { end -= 1 }
+                return (valueStart, end)
             }
-            skipValue()
             skipSpace()
             guard i < u.count, u[i] == 0x2C else { return nil }
             i += 1

@@ -30,6 +30,9 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
 
     enum TimerKind: UInt8 { case machine, join, sessionEnd }
 
+    /// Stands in for a device's identity in messages that do not use it.
+    private let anonymous = DeviceRoster.Entry(uuid: DeviceUUID(high: 0, low: 0), firmware: FirmwareVersion(major: 0))
+
     let loop: EventLoop
     let plan: FleetPlan
     private let client: WSClient
@@ -50,8 +53,6 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     private var lostSecond: Int64 = -1
     /// Connections open or opening.
     private(set) var openConnections = 0
-    /// Transport failures by WSClient's label (`refused`, `timeout.connect`, `dns`…).
-    private(set) var failures: [String: Int] = [:]
 
     init(loop: EventLoop, plan: FleetPlan, devices: [Int], client: WSClient, endpoint: WSEndpoint, clock: LiveClock,
          protocols: [DeviceProtocol], interval: Nanoseconds) {
@@ -110,9 +111,8 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
                 apply(actions, i, now: now)
             case .sessionEnd:
                 guard entry.token == slots[i].generation, slots[i].machine.isOnline else { continue }
-                let g = Int(slots[i].group)
-                let actions = slots[i].machine.restart(now: now, behaviour: behaviours[g])
-                recorder.offline(group: g)
+                let actions = slots[i].machine.restart(now: now, behaviour: behaviours[Int(slots[i].group)])
+                transitions(i, wasOnline: true, now: now)
                 apply(actions, i, now: now)
             }
         }
@@ -129,12 +129,16 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         default: break
         }
         if let send = actions.send, let c = connections[i] {
-            let d = Int(slots[i].device)
             let p = protocols[Int(slots[i].group)]
-            let id = plan.identity(ofDevice: d)
             switch send {
-            case .hello: c.send(text: p.helloText(uuid: id.uuid, firmware: id.firmware))
-            case .heartbeat: c.send(text: p.heartbeatText(uuid: id.uuid, firmware: id.firmware, seq: actions.seq))
+            case .hello:
+                let id = plan.identity(ofDevice: Int(slots[i].device))
+                c.send(text: p.helloText(uuid: id.uuid, firmware: id.firmware))
+            case .heartbeat:
+                // Most heartbeats name neither the device nor its firmware: look them up only if asked.
+                let id = p.heartbeat.uses(.uuid) || p.heartbeat.uses(.firmware)
+                    ? plan.identity(ofDevice: Int(slots[i].device)) : anonymous
+                c.send(text: p.heartbeatText(uuid: id.uuid, firmware: id.firmware, seq: actions.seq))
             }
         }
         if actions.connect { connect(i, now: now) }
@@ -221,7 +225,6 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         guard let i = current(connection) else { return }
         connections[i] = nil
         openConnections -= 1
-        failures[cause.label, default: 0] += 1
         let now = clock.now()
         let g = Int(slots[i].group)
         let input = DeviceProtocol.input(for: Self.outcome(cause), upgraded: slots[i].upgraded)
@@ -234,7 +237,7 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         case .down(let down):
             actions = slots[i].machine.transportDown(down, now: now, behaviour: behaviours[g])
         }
-        if was && !slots[i].machine.isOnline && !(actions.note == .rejected) { noteLost(i, now: now) }
+        if was && !slots[i].machine.isOnline { noteLost(i, now: now) }
         transitions(i, wasOnline: was, now: now)
         apply(actions, i, now: now)
     }
@@ -299,7 +302,6 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     func crash(at now: Nanoseconds, _ detail: String) { recorder.crash(at: now, detail: detail) }
 
     func closeInterval(at now: Nanoseconds, backend: Recorder.BackendSample) {
-        flushLost(now: now + Time.second)
         recorder.memory(backend.memoryBytes)
         recorder.closeInterval(at: now, backend: backend)
     }
