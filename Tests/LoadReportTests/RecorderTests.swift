@@ -108,8 +108,7 @@ private func connect(_ r: inout Recorder, at t: Int64, count: Int, connected: In
     #expect(r.beginEpisode(at: minute, cause: "c", onlineDropped: 10) == 2)
 }
 
-@Test(.disabled("bug: Recorder.beginEpisode (Recorder.swift:188) compares with eligibleCount / 100, which truncates: 19 of 1,999 eligible (0.95%) counts as an episode"))
-func anEpisodeJustBelowOnePercentIsNotOne() {
+@Test func anEpisodeJustBelowOnePercentIsNotOne() {
     var r = warmFleet(1_999)
     #expect(r.beginEpisode(at: minute, cause: "a", onlineDropped: 19) == 0)
 }

@@ -4,8 +4,10 @@ import Foundation
 /// timeouts rise, a reconnect storm starts, the fleet collapses, rebounds, recovers.
 ///
 /// Each kind has hysteresis (it fires on entering a state and re-arms only after leaving it
-/// clearly), so a noisy signal gives one milestone, not one per interval. Nothing is reported
-/// before the fleet is first established (≥ 95% online), so a cold start is not a "storm".
+/// clearly), so a noisy signal gives one milestone, not one per interval. The fleet's milestones
+/// (timeouts, storms, collapse) wait until the fleet is first established (≥ 95% online), so a
+/// cold start is not a "storm"; database saturation is reported whenever it happens, since it may
+/// be why the fleet never forms.
 ///
 /// Every input is a column of `Report.Series`, so the milestones of a merged run (shards, or the
 /// event loops of one live run) are found by replaying the merged series (`derive(from:)`), with

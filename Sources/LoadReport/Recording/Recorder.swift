@@ -185,7 +185,7 @@ public struct Recorder {
     /// and 1% of the eligible fleet); returns its id, 0 when it is too small to be one. The driver
     /// tags each dropped device with the id and calls `back(episode:at:)` when it is online again.
     public mutating func beginEpisode(at now: Int64, cause: String, onlineDropped: Int) -> UInt32 {
-        guard onlineDropped >= max(10, eligibleCount / 100) else { return 0 }
+        guard onlineDropped >= max(10, (eligibleCount + 99) / 100) else { return 0 }
         episodes.append(Episode(t: now, cause: cause, devices: onlineDropped))
         return UInt32(episodes.count - 1)
     }
