@@ -163,3 +163,31 @@ import Testing
         #expect(summary["online_fraction_final"] as? Double == 1.0)
     }
 }
+
+/// `fleetsim run`'s own flags: each mistake one line naming the flag, exit 2, nothing run.
+@Suite struct RunFlagTests {
+    let cli = CommandLineTests()
+
+    @Test func aBadShardTimeScaleOrTargetIsOneLineNamingTheFlag() throws {
+        let scenario = ScenarioRuns.shipped("airtame-2020-02-08.yaml")
+        for (flag, value, message) in [("--shard", "3/3", "--shard: expected i/n with 0 ≤ i < n"),
+                                       ("--time-scale", "0", "--time-scale: expected a number in (0, 10000]"),
+                                       ("--target", "http://x", "--target: expected a ws:// or wss:// URL")] {
+            let r = try cli.fleetsim("run", scenario, flag, value)
+            #expect(r.status == 2)
+            #expect(r.stderr.contains(message), "\(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1)
+        }
+    }
+
+    @Test func aHeaderWhoseEnvironmentVariableIsUnsetIsInvalidInput() throws {
+        let dir = NSTemporaryDirectory() + "fleetsim-run-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let yaml = LiveRunTests.fleet.components(separatedBy: "timeline:")[0]
+            + "target: { url: ws://127.0.0.1:9/device, headers: { Authorization: { env: FLEETSIM_TEST_UNSET_TOKEN } } }\n"
+        try yaml.write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
+        let r = try cli.fleetsim("run", dir + "/s.yaml", "--out", dir + "/out")
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("target.headers.Authorization: environment variable FLEETSIM_TEST_UNSET_TOKEN is not set"))
+    }
+}
