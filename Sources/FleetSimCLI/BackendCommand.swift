@@ -116,6 +116,11 @@ struct BackendCommand: ParsableCommand {
     @Option(name: .customLong("worker-index"), help: .hidden)
     var workerIndex = 0
 
+    /// Set by `fleetsim run` for its embedded backend: stop when the process that started this
+    /// one is gone (killed with no chance to stop its children), as worker processes do.
+    @Flag(name: .customLong("stop-with-parent"), help: .hidden)
+    var stopWithParent = false
+
     func run() throws {
         let config: ReferenceBackendConfiguration
         let processCount: Int
@@ -355,7 +360,7 @@ struct BackendCommand: ParsableCommand {
 
         // A worker whose first process has gone (killed without a chance to stop it) stops too.
         var orphanCheck: DispatchSourceTimer?
-        if isWorker {
+        if isWorker || command.stopWithParent {
             let parent = getppid()
             let timer = DispatchSource.makeTimerSource(queue: .global())
             timer.schedule(deadline: .now() + 1, repeating: 1)

@@ -43,7 +43,7 @@ public final class EmbeddedBackend: @unchecked Sendable {  // immutable after st
         var a = ["backend", "--port", "0", "--processes", String(processes), "--roster", roster,
                  "--rows", String(max(b.database.rows, scenario.totalDevices)),
                  "--db-workers", String(max(1, (b.database.cores + processes - 1) / processes)),
-                 "--restart-delay", scaled(b.gateways.restart), "--endpoints-file", endpointsFile]
+                 "--restart-delay", scaled(b.gateways.restart), "--endpoints-file", endpointsFile, "--stop-with-parent"]
         if b.gateways.memoryLimit > 0 && b.gateways.memoryLimit < Int64(1) << 50 {
             a += ["--memory-limit", "\(b.gateways.memoryLimit)B"]
         }
