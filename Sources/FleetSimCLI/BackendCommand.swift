@@ -89,6 +89,12 @@ struct BackendCommand: ParsableCommand {
     @Option(name: .customLong("memory-limit"), help: ArgumentHelp("Anonymous resident memory (heap, not the mapped registry file) past which the backend 'crashes' like the 2020 backends: drops every connection, counts a crash and reopens after --restart-delay. E.g. 2GiB. Default: none.", valueName: "size"))
     var memoryLimit: String?
 
+    @Option(name: .customLong("pending-memory"), help: ArgumentHelp("Memory each handshake holds while its lookup waits for the database (request context, result rows), returned when the query has run or expired: a pile-up of pending handshakes is what trips --memory-limit. E.g. 2MiB. Default: 0.", valueName: "size"))
+    var pendingMemory: String?
+
+    @Option(name: .customLong("queue-timeout"), help: ArgumentHelp("A lookup that waits longer than this for a database worker never runs and the device is closed with 1011 (a connection pool's acquire timeout). Default: none (lookups wait as long as it takes).", valueName: "duration"))
+    var queueTimeout: String?
+
     @Option(name: .customLong("restart-delay"), help: ArgumentHelp("How long the listener stays closed after a crash or an admin restart.", valueName: "duration"))
     var restartDelay = "5s"
 
@@ -192,6 +198,8 @@ struct BackendCommand: ParsableCommand {
         }
         c.admission = AdmissionLimits(connectRate: rate, burst: burst, maxPendingHandshakes: pending, retryAfter: retryAfter)
         c.memoryLimit = try memoryLimit.map { try OptionParsing.size($0, flag: "--memory-limit") }
+        c.pendingMemory = try pendingMemory.map { try OptionParsing.size($0, flag: "--pending-memory") } ?? 0
+        c.queueTimeout = try queueTimeout.map { try OptionParsing.duration($0, flag: "--queue-timeout") }
         c.restartDelay = try OptionParsing.duration(restartDelay, flag: "--restart-delay")
         c.helloTimeout = try OptionParsing.duration(helloTimeout, flag: "--hello-timeout")
         c.requestTimeout = try OptionParsing.duration(requestTimeout, flag: "--request-timeout")
@@ -433,6 +441,8 @@ struct BackendCommand: ParsableCommand {
         if let v = c.maxPending { a += ["--max-pending", v] }
         if let v = c.admissionRetryAfter { a += ["--admission-retry-after", v] }
         if let v = c.memoryLimit { a += ["--memory-limit", v] }
+        if let v = c.pendingMemory { a += ["--pending-memory", v] }
+        if let v = c.queueTimeout { a += ["--queue-timeout", v] }
         return a
     }
 }

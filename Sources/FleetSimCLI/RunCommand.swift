@@ -66,8 +66,12 @@ struct RunCommand: ParsableCommand {
         let target = self.target ?? s.live.target
         let unsupported = LiveRunner.unsupportedActions(s, target: target)
         if let first = unsupported.first {
-            throw CLIFailure.input("\(scenario): timeline[\(first.index)]: \(first.action) cannot be applied to target \(target!) "
-                                   + "(only add-devices and drop-sessions reach a target that is not the embedded backend)")
+            throw CLIFailure.input("\(scenario): timeline[\(first.index)]: \(first.action) cannot be applied to target \(target!): "
+                                   + "give it a hook (hooks.\(first.action): {http: \"POST URL\", token_env: VAR} or {shell: COMMAND}); "
+                                   + "only add-devices and drop-sessions need none")
+        }
+        if target != nil, let missing = LiveRunner.missingHookToken(s) {
+            throw CLIFailure.input("\(scenario): \(missing)")
         }
         var headers: [(name: String, value: String)] = []
         for (name, variable) in s.live.headers {

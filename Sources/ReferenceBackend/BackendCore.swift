@@ -12,6 +12,8 @@ final class BackendCore: @unchecked Sendable {
     let blockList: BlockList
     let lastSeen = LastSeenBatcher()
     let adminToken: String
+    /// What each handshake waiting for the database holds (`pendingMemory` in the configuration).
+    let pendingMemory: PendingMemory
     /// Set once by `ReferenceBackend.start()` before the listener opens.
     var database: DatabaseWorkerPool!
     /// Admin "restart" (how long the listener stays closed; nil: the restart delay): wired by `ReferenceBackend`.
@@ -32,6 +34,7 @@ final class BackendCore: @unchecked Sendable {
         admission = NIOLockedValueBox((configuration.admission,
                                        AdmissionGate(policy: configuration.admission.policy, now: BackendCore.monotonicNanos())))
         adminToken = configuration.adminToken ?? BackendCore.generateToken()
+        pendingMemory = PendingMemory(bytesPerHandshake: configuration.pendingMemory)
     }
 
     static func generateToken() -> String {

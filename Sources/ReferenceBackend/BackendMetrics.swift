@@ -15,6 +15,8 @@ public enum HandshakeOutcome: String, Sendable, CaseIterable {
     case abandoned
     /// The database failed (close 1011).
     case failed
+    /// The lookup waited for a database worker past the queue timeout and never ran (close 1011).
+    case queueTimeout = "queue_timeout"
 }
 
 /// Why the backend turned away a request, a message or a connection. Each has its HTTP status or

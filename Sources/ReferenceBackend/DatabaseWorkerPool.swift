@@ -13,9 +13,15 @@ final class DatabaseWorkerPool: @unchecked Sendable {
     private struct Queued {
         var job: Job
         var enqueuedAt: UInt64
+        /// Called instead of `job` when it waited past the queue timeout; nil: it always runs.
+        var expired: (() -> Void)?
     }
 
     private let path: String
+    /// A job that waits longer than this for a worker does not run (a connection pool's acquire
+    /// timeout): its `expired` handler is called instead. nil: jobs wait as long as it takes.
+    private let queueTimeout: UInt64?
+    private var expiredCount: UInt64 = 0
     private let condition = NSCondition()
     private var queue = CircularBuffer<Queued>(initialCapacity: 1024)
     private var stopping = false
@@ -31,9 +37,10 @@ final class DatabaseWorkerPool: @unchecked Sendable {
     private var nextID = 0
     private let finished = DispatchGroup()
 
-    init(path: String, workers: Int) throws {
+    init(path: String, workers: Int, queueTimeout: UInt64? = nil) throws {
         precondition(workers > 0)
         self.path = path
+        self.queueTimeout = queueTimeout
         target = workers
         let connections = try (0..<workers).map { _ in try RegistryConnection(path: path) }
         condition.lock()
@@ -78,10 +85,12 @@ final class DatabaseWorkerPool: @unchecked Sendable {
         thread.start()
     }
 
-    func submit(_ job: @escaping Job) {
+    /// Queues `job`. With `expired`, the job is subject to the queue timeout: when it has waited
+    /// longer by the time a worker is free, `expired` runs (on that worker) instead.
+    func submit(_ job: @escaping Job, expired: (() -> Void)? = nil) {
         let now = DispatchTime.now().uptimeNanoseconds
         condition.lock()
-        queue.append(Queued(job: job, enqueuedAt: now))
+        queue.append(Queued(job: job, enqueuedAt: now, expired: expired))
         condition.signal()
         condition.unlock()
     }
@@ -116,6 +125,12 @@ final class DatabaseWorkerPool: @unchecked Sendable {
         return (Double(oldest) / 1e9, Double(waitNanos) / 1e9, started)
     }
 
+    /// Jobs that waited past the queue timeout and never ran.
+    var expiredJobs: UInt64 {
+        condition.lock(); defer { condition.unlock() }
+        return expiredCount
+    }
+
     /// Lets the queue drain, then stops the threads. Blocks until they have exited.
     func shutdown() {
         condition.lock()
@@ -137,8 +152,14 @@ final class DatabaseWorkerPool: @unchecked Sendable {
                 return
             }
             let item = queue.removeFirst()
-            running += 1
             let start = DispatchTime.now().uptimeNanoseconds
+            if let expired = item.expired, let limit = queueTimeout, start - min(start, item.enqueuedAt) > limit {
+                expiredCount += 1
+                condition.unlock()
+                expired()
+                continue
+            }
+            running += 1
             waitNanos += start - min(start, item.enqueuedAt)
             started += 1
             runningSince[id] = start

@@ -157,14 +157,23 @@ final class DeviceSessionHandler: ChannelInboundHandler {
         let firmwareText = rawFirmware
         let eventLoop = context.eventLoop
         let core = self.core
-        core.database.submit { connection in
+        let memory = core.pendingMemory.hold()
+        core.database.submit({ connection in
             // Runs even when the device has gone by now: the database cannot know.
             let outcome = core.runHandshakeQuery(connection, uuid: uuid, firmware: firmwareText, kind: kind)
+            core.pendingMemory.release(memory)
             eventLoop.execute {
                 core.metrics.endPending()
                 self.lookupFinished(outcome, context: context)
             }
-        }
+        }, expired: {
+            // The pool's acquire timeout: the query never runs, the device gets 1011.
+            core.pendingMemory.release(memory)
+            eventLoop.execute {
+                core.metrics.endPending()
+                self.lookupFinished(.queueTimeout, context: context)
+            }
+        })
     }
 
     private func lookupFinished(_ outcome: HandshakeOutcome, context: ChannelHandlerContext) {
@@ -172,9 +181,11 @@ final class DeviceSessionHandler: ChannelInboundHandler {
             core.metrics.handshake(.abandoned)
             return
         }
-        if outcome == .failed {
-            core.metrics.handshake(.failed)
-            close(context: context, code: DeviceCloseCode.internalError, reason: "registry unavailable", cause: .databaseError)
+        if outcome == .failed || outcome == .queueTimeout {
+            core.metrics.handshake(outcome)
+            close(context: context, code: DeviceCloseCode.internalError,
+                  reason: outcome == .failed ? "registry unavailable" : "registry busy: the lookup waited past the queue timeout",
+                  cause: .databaseError)
             return
         }
         core.metrics.handshake(outcome)

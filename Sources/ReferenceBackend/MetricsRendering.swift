@@ -20,6 +20,8 @@ extension BackendCore {
         for o in HandshakeOutcome.allCases { line("fleetsim_backend_handshakes_total", "outcome=\"\(o.rawValue)\"", s.handshakes[o] ?? 0) }
         family("fleetsim_backend_handshakes_pending", "gauge", "Handshakes waiting for the database, including ones whose device has gone.")
         line("fleetsim_backend_handshakes_pending", "", s.pendingHandshakes)
+        family("fleetsim_backend_handshakes_pending_memory_bytes", "gauge", "Memory held by handshakes waiting for the database (--pending-memory each).")
+        line("fleetsim_backend_handshakes_pending_memory_bytes", "", pendingMemory.heldBytes)
         family("fleetsim_backend_heartbeats_total", "counter", "Heartbeats acknowledged.")
         line("fleetsim_backend_heartbeats_total", "", s.heartbeats)
         family("fleetsim_backend_rejects_total", "counter", "Requests, messages and connections turned away, by cause.")

@@ -73,7 +73,8 @@ public final class ReferenceBackend: @unchecked Sendable {
         let opened: DeviceRegistry.OpenResult
         do {
             opened = try await Self.blocking { try DeviceRegistry.prepare(path: path, rows: config.rows, roster: config.roster) }
-            core.database = try DatabaseWorkerPool(path: path, workers: max(1, config.databaseWorkers))
+            core.database = try DatabaseWorkerPool(path: path, workers: max(1, config.databaseWorkers),
+                                                    queueTimeout: config.queueTimeout.map { UInt64(max(0, $0.nanoseconds)) })
         } catch {
             lock.withLock { state = .stopped }
             throw error
@@ -364,6 +365,7 @@ public final class ReferenceBackend: @unchecked Sendable {
         core.metrics.withState { if countAsCrash { $0.crashes += 1 } }
         server.close(promise: nil)
         for channel in core.trackedChannels { channel.close(promise: nil) }
+        if countAsCrash { core.pendingMemory.releaseAll() }
         #if canImport(Glibc)
         // A crashed process gives its memory back; ours must too, or the guard would trip again.
         group.next().scheduleTask(in: .milliseconds(50)) { _ = fleetsimMallocTrim(0) }

@@ -29,6 +29,12 @@ public struct ReferenceBackendConfiguration: Sendable {
     /// the backend "crashes": it drops every connection, counts
     /// a crash and reopens its listener after `restartDelay`. nil: no guard.
     public var memoryLimit: Int?
+    /// Memory each handshake holds while it waits for its lookup (request context, result rows):
+    /// real resident memory, returned when the query has run or expired, or at a crash. 0: none.
+    public var pendingMemory = 0
+    /// A lookup that waits longer than this for a database worker is not run and the device is
+    /// closed with 1011 (a connection pool's acquire timeout). nil: lookups wait as long as it takes.
+    public var queueTimeout: TimeAmount?
     /// How often the memory guard looks.
     public var memoryCheckInterval: TimeAmount = .milliseconds(200)
     /// How long the listener stays closed after a crash or an admin restart.

@@ -20,10 +20,13 @@ import Testing
 
     func fleetsim(_ arguments: String...) throws -> Result { try fleetsim(arguments) }
 
-    func fleetsim(_ arguments: [String]) throws -> Result {
+    func fleetsim(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -112,6 +112,71 @@ import Testing
         #expect(((report["summary"] as! [String: Any])["connects"] as! Int) > 0)
     }
 
+    /// Against an external target, timeline actions reach the backend through the scenario's
+    /// hooks: here an HTTP request with a bearer token from the environment to a reference backend
+    /// started apart (so the block is real: the new firmware's reconnects are refused), and a shell
+    /// command. Each outcome is in the action's milestone; the token is written nowhere.
+    @Test func hooksApplyTimelineActionsToAnExternalTarget() throws {
+        let dir = try folder()
+        let token = "hook-secret-\(UUID().uuidString.prefix(8))"
+        let backend = Process()
+        backend.executableURL = CommandLineTests.binary
+        backend.arguments = ["backend", "--port", "0", "--rows", "1000", "--admin-token", token,
+                             "--endpoints-file", dir + "/endpoints.json", "--stop-with-parent"]
+        backend.standardOutput = FileHandle.nullDevice
+        backend.standardError = FileHandle.nullDevice
+        try backend.run()
+        defer { backend.terminate(); backend.waitUntilExit() }
+        var endpoints: [String: Any]?
+        for _ in 0..<200 where endpoints == nil {
+            if let data = FileManager.default.contents(atPath: dir + "/endpoints.json"), !data.isEmpty {
+                endpoints = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            }
+            if endpoints == nil { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        let e = try #require(endpoints)
+        let deviceURL = e["device_url"] as! String
+        let control = ((e["processes"] as! [[String: Any]])[0]["control_url"] as! String)
+        let yaml = Self.fleet.components(separatedBy: "backend:")[0]
+            .replacingOccurrences(of: "duration: 24s", with: "duration: 16s") + """
+            target: \(deviceURL)
+            hooks:
+              block: { http: "POST \(control)/admin/block", token_env: FLEETSIM_TEST_HOOK_TOKEN, body: "{firmware}" }
+              unblock:
+                shell: printf '%s at %s' {firmware} "$FLEETSIM_AT" > \(dir)/unblocked.txt
+                timeout: 10s
+            timeline:
+              - { at: 6s, action: block, firmware: ">=3.8.0-b3" }
+              - { at: 8s, action: drop-sessions, fraction: 100% }
+              - { at: 12s, action: unblock, firmware: ">=3.8.0-b3" }
+            """
+        try yaml.write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
+
+        // Without the token in the environment: invalid input, nothing run.
+        let missing = try cli.fleetsim(["run", dir + "/s.yaml", "--out", dir + "/none", "-q"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("hooks.block.token_env: environment variable FLEETSIM_TEST_HOOK_TOKEN is not set"), "\(missing.stderr)")
+
+        let r = try cli.fleetsim(["run", dir + "/s.yaml", "--out", dir + "/out", "-q"],
+                                 environment: ["FLEETSIM_TEST_HOOK_TOKEN": token])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try json(dir + "/out/report.json")
+        let milestones = (report["milestones"] as! [[String: Any]]).map { $0["detail"] as! String }
+        #expect(milestones.contains { $0.hasPrefix("firmware >=3.8.0-b3 blocked (hook: HTTP 200 in") }, "\(milestones)")
+        #expect(milestones.contains { $0.hasPrefix("firmware >=3.8.0-b3 unblocked (hook: exit 0 in") }, "\(milestones)")
+        // The block was real: after the drop, the 50 new-firmware devices were refused (4003).
+        let summary = report["summary"] as! [String: Any]
+        #expect((summary["rejects"] as! Int) >= 50)
+        // The shell hook got its values shell-quoted and in its environment.
+        #expect(try String(contentsOfFile: dir + "/unblocked.txt", encoding: .utf8) == ">=3.8.0-b3 at 12s")
+        // The secret is nowhere in what the run wrote.
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir + "/out") {
+            let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/out/" + file)), as: UTF8.self)
+            #expect(!text.contains(token), "\(file) holds the token")
+        }
+        #expect(!r.stdout.contains(token) && !r.stderr.contains(token))
+    }
+
     /// A server none of us wrote, speaking another protocol: Python `websockets` (installed by
     /// .ci/run), with the scenario's `protocol:` profile.
     @Test func aRunAgainstAnotherServerSpeaksTheScenariosProtocol() throws {

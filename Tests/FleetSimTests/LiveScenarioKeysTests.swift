@@ -54,6 +54,35 @@ import Testing
         #expect(message.contains("header values come from the environment"))
     }
 
+    @Test func hooksAreReadPerAction() throws {
+        let s = try load(Self.base + """
+
+            hooks:
+              block: { http: "PUT https://admin.example/firmware/{firmware}", token_env: ADMIN_TOKEN, body: '{"at": "{at}"}' }
+              restart-gateways: { shell: "kubectl rollout restart deploy/gw-{gateway}", timeout: 2m }
+            """)
+        #expect(s.live.hooks["block"] == Scenario.Hook(call: .http(method: "PUT", url: "https://admin.example/firmware/{firmware}",
+                                                                 body: "{\"at\": \"{at}\"}", tokenVariable: "ADMIN_TOKEN"),
+                                                        timeout: 30 * Time.second))
+        #expect(s.live.hooks["restart-gateways"]?.timeout == 2 * Time.minute)
+        #expect(Scenario.Hook.fill("x {firmware} {\"a\": 1} {nope}", ["firmware": ">=1.0"]) == "x >=1.0 {\"a\": 1} {nope}")
+    }
+
+    @Test(arguments: [
+        ("hooks:\n  add-devices: { shell: x }", "t.yaml:12:3: hooks.add-devices: add-devices is carried out by the devices themselves and takes no hook"),
+        ("hooks:\n  reboot: { shell: x }", "t.yaml:12:3: hooks.reboot: no timeline action \"reboot\" takes a hook"),
+        ("hooks:\n  block: { http: \"FETCH http://x/\" }", "t.yaml:12:18: hooks.block.http: expected \"METHOD URL\""),
+        ("hooks:\n  block: { http: \"ftp://x/\" }", "t.yaml:12:18: hooks.block.http: expected an http:// or https:// URL"),
+        ("hooks:\n  block: { http: \"http://x/{cores}\" }", "t.yaml:12:18: hooks.block.http: {cores} is not a value of block"),
+        ("hooks:\n  block: { shell: x, http: \"http://x/\" }", "hooks.block.shell: a hook is either http or shell, not both"),
+        ("hooks:\n  block: { shell: x, token_env: T }", "hooks.block.token_env: applies to http hooks only"),
+        ("hooks:\n  block: { timeout: 5s }", "t.yaml:12:10: hooks.block: a hook needs http"),
+    ])
+    func aBadHookIsOneLineNamingWhere(yaml: String, message: String) {
+        let got = failure(Self.base + "\n" + yaml)
+        #expect(got.contains(message), "\(got)")
+    }
+
     @Test func aTimeScaleOutOfRangeIsRefused() {
         #expect(failure(Self.base + "\ntime_scale: 0").hasPrefix("t.yaml:11:13: time_scale:"))
         #expect(failure(Self.base + "\ntime_scale: 20000").contains("expected a time scale ≤ 10000"))

@@ -29,13 +29,15 @@ public final class EmbeddedBackend: @unchecked Sendable {  // immutable after st
     /// The `fleetsim backend` arguments for a scenario:
     /// `gateways.count` → `--processes` (a gateway is a process on the shared port),
     /// `gateways.memory_limit` → `--memory-limit` (each process's anonymous memory),
+    /// `gateways.per_pending` → `--pending-memory` (held by each handshake waiting for its lookup),
     /// `gateways.restart` → `--restart-delay` (÷ time scale),
+    /// `database.queue_timeout` → `--queue-timeout` (÷ time scale),
     /// `database.cores` → `--db-workers` (per process: cores ÷ processes, rounded up),
     /// `database.rows` → `--rows` (the fleet's rows first, filler rows up to it),
     /// each profile's `lookup` → `--lookup` rules for its groups' firmware,
     /// `admission` → `--admission-rate`, `--admission-burst`, `--max-pending`, `--admission-retry-after` (÷ time scale).
-    /// Model-only keys (costs, speed, queue timeout, per-connection memory, load balancer) have
-    /// no live meaning: the real process has the costs it has.
+    /// Model-only keys (costs, speed, memory base and per connection, load balancer) have no live
+    /// meaning: the real process has the costs and the memory it has.
     public static func arguments(for scenario: Scenario, timeScale: Double, roster: String, endpointsFile: String) -> [String] {
         let b = scenario.backend
         let processes = max(1, b.gateways.count)
@@ -47,6 +49,8 @@ public final class EmbeddedBackend: @unchecked Sendable {  // immutable after st
         if b.gateways.memoryLimit > 0 && b.gateways.memoryLimit < Int64(1) << 50 {
             a += ["--memory-limit", "\(b.gateways.memoryLimit)B"]
         }
+        if b.gateways.perPending > 0 { a += ["--pending-memory", "\(b.gateways.perPending)B"] }
+        if let t = b.database.queueTimeout { a += ["--queue-timeout", scaled(t)] }
         var rules: [String] = []
         for g in scenario.fleet where scenario.profiles[g.profile]?.lookup == .scan {
             let rule = "scan:\(g.firmware)"

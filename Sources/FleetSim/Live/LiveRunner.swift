@@ -57,6 +57,7 @@ public final class LiveRunner {
     private var scrapeFailures = 0
     private var lastCrashes: Double = 0
     private var lastSample = Recorder.BackendSample()
+    private var hookRunner: HookRunner?
 
     public init(scenario: Scenario, options: Options) {
         self.scenario = scenario
@@ -64,20 +65,20 @@ public final class LiveRunner {
         self.plan = FleetPlan(scenario: scenario, shard: options.shard)
     }
 
-    /// Timeline actions a target can take: all of them with the embedded backend (its admin
-    /// API), only the device-side ones (`add-devices`, `drop-sessions`) against another target.
+    /// Timeline actions a target cannot take: none with the embedded backend (its admin API
+    /// applies them all); against another target, the ones with no hook (`hooks:`), except the
+    /// device-side ones (`add-devices`, `drop-sessions`).
     public static func unsupportedActions(_ scenario: Scenario, target: String?) -> [(index: Int, action: String)] {
         guard target != nil else { return [] }
         return scenario.timeline.enumerated().compactMap { i, e in
-            switch e.action {
-            case .addDevices, .dropSessions: return nil
-            case .block: return (i, "block")
-            case .unblock: return (i, "unblock")
-            case .restartGateways: return (i, "restart-gateways")
-            case .setDatabaseCores: return (i, "set-db-cores")
-            case .setAdmission: return (i, "set-admission")
-            }
+            guard let name = e.action.hookName, scenario.live.hooks[name] == nil else { return nil }
+            return (i, name)
         }
+    }
+
+    /// The first hook whose bearer-token variable is not set in the environment, as an error text.
+    public static func missingHookToken(_ scenario: Scenario, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        do { _ = try HookRunner(hooks: scenario.live.hooks, environment: environment); return nil } catch { return "\(error)" }
     }
 
     /// Runs the scenario; returns its report (`incomplete` set when it could not complete).
@@ -94,6 +95,7 @@ public final class LiveRunner {
         let url: String
         if let target = options.target {
             url = target
+            do { hookRunner = try HookRunner(hooks: scenario.live.hooks) } catch { throw Failure(description: "\(error)") }
         } else {
             let b = try EmbeddedBackend.start(executable: options.executable, scenario: scenario, plan: plan,
                                               timeScale: options.timeScale, folder: options.folder)
@@ -209,6 +211,8 @@ public final class LiveRunner {
             usleep(20_000)
         }
 
+        // Hooks still running finish (each within its timeout) so that their outcome is recorded.
+        hookRunner?.waitForAll()
         // Every device closes (a Close frame), with a bounded wait for the backend's answers.
         for d in drivers { d.loop.execute { d.stopAll() } }
         let closeDeadline = Date().addingTimeInterval(3)
@@ -244,35 +248,35 @@ public final class LiveRunner {
 
     private func apply(_ event: Scenario.TimelineEvent, index: Int, at t: Nanoseconds, drivers: [LoopDriver]) {
         let prefix = event.note.map { "\($0): " } ?? ""
-        var detail: String
-        func admin(_ path: String, _ body: String, processes: [Int]? = nil) -> String {
-            guard let backend else { return " (no embedded backend)" }
-            var failures: [String] = []
-            for i in processes ?? Array(backend.endpoints.processes.indices) {
-                do { try backend.admin(path, body: body, process: i) } catch { failures.append("\(error)") }
-            }
-            return failures.isEmpty ? "" : " (failed: \(failures.joined(separator: "; ")))"
+        let record: @Sendable (String) -> Void = { text in
+            for d in drivers { d.loop.execute { d.timeline(at: t, prefix + text) } }
         }
+        var detail: String
+        // The request to the embedded backend, or the values of the action's hook.
+        var adminCalls: [(path: String, body: String, processes: [Int]?)] = []
+        var values: [String: String] = ["at": Units.format(duration: t)]
         switch event.action {
         case .addDevices(let group, let count, let ramp):
             detail = "\(count) devices join group \(group)" + (ramp > 0 ? " over \(ReportFormat.duration(ramp))" : "")
-        case .block(let range):
-            detail = "firmware \(range) blocked" + admin("/admin/block", range.description, processes: [0])
+        case .block(let range), .unblock(let range):
+            let blocking = { if case .block = event.action { return true } else { return false } }()
+            detail = "firmware \(range) " + (blocking ? "blocked" : "unblocked")
+            adminCalls = [(blocking ? "/admin/block" : "/admin/unblock", range.description, [0])]
+            values["firmware"] = range.description
             for (g, group) in plan.groups.enumerated() where range.contains(group.firmware) {
-                for d in drivers { d.loop.execute { d.setBlocked(group: g, true) } }
-            }
-        case .unblock(let range):
-            detail = "firmware \(range) unblocked" + admin("/admin/unblock", range.description, processes: [0])
-            for (g, group) in plan.groups.enumerated() where range.contains(group.firmware) {
-                for d in drivers { d.loop.execute { d.setBlocked(group: g, false) } }
+                for d in drivers { d.loop.execute { d.setBlocked(group: g, blocking) } }
             }
         case .restartGateways(let which, let down):
             let wall = Units.format(duration: max(Time.millisecond, Nanoseconds(Double(down) / options.timeScale)))
             detail = (which == nil ? "all gateways" : "gateway \(which!)") + " restarted (down \(ReportFormat.duration(down)))"
-                + admin("/admin/restart", "down=\(wall)", processes: which.map { [$0] })
+            adminCalls = [("/admin/restart", "down=\(wall)", which.map { [$0] })]
+            values["gateway"] = which.map(String.init) ?? "all"
+            values["down"] = wall
         case .setDatabaseCores(let cores):
             let n = backend.map { max(1, (cores + $0.endpoints.processes.count - 1) / $0.endpoints.processes.count) } ?? cores
-            detail = "database capacity set to \(cores) cores" + admin("/admin/db-workers", String(n))
+            detail = "database capacity set to \(cores) cores"
+            adminCalls = [("/admin/db-workers", String(n), nil)]
+            values["cores"] = String(cores)
         case .dropSessions(let fraction):
             let counts = drivers.map { d in (try? d.loop.submit { d.dropSessions(fraction: fraction, event: index, now: t) }.wait()) ?? 0 }
             detail = "network drops \(Int((fraction * 100).rounded()))% of sessions (\(counts.reduce(0, +)) devices)"
@@ -285,10 +289,24 @@ public final class LiveRunner {
                 if let p = a.maxPending { parts.append("max-pending=\(p)") }
                 body = parts.joined(separator: " ")
             }
-            detail = (a == nil ? "admission control off" : "admission control on") + admin("/admin/admission", body)
+            detail = a == nil ? "admission control off" : "admission control on"
+            adminCalls = [("/admin/admission", body, nil)]
+            values["admission"] = body
         }
-        let text = prefix + detail
-        for d in drivers { d.loop.execute { d.timeline(at: t, text) } }
+        if let backend {
+            var failures: [String] = []
+            for call in adminCalls {
+                for i in call.processes ?? Array(backend.endpoints.processes.indices) {
+                    do { try backend.admin(call.path, body: call.body, process: i) } catch { failures.append("\(error)") }
+                }
+            }
+            record(detail + (failures.isEmpty ? "" : " (failed: \(failures.joined(separator: "; ")))"))
+        } else if let name = event.action.hookName, let hooks = hookRunner, hooks.hook(for: name) != nil {
+            let text = detail
+            hooks.run(name, values: values) { outcome in record(text + " (\(outcome))") }
+        } else {
+            record(detail)
+        }
     }
 
     // MARK: Backend sample

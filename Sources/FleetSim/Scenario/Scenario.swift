@@ -40,8 +40,42 @@ public struct Scenario: Sendable {
         public var timeScale: Double = 1
         /// Prometheus endpoints scraped every interval (default: the embedded backend's).
         public var observe: [String] = []
+        /// How a timeline action reaches a target that is not the embedded backend, by action name
+        /// (`hooks:`). Ignored with the embedded backend, whose admin API applies every action.
+        public var hooks: [String: Hook] = [:]
 
         public init() {}
+    }
+
+    /// A request or command that applies one timeline action to an external target; its outcome
+    /// becomes the action's milestone. Templates may name the action's values as `{firmware}`,
+    /// `{gateway}`, `{down}`, `{cores}`, `{admission}`, `{at}` (see `Hook.placeholders`).
+    public struct Hook: Sendable, Equatable {
+        public enum Call: Sendable, Equatable {
+            /// An HTTP(S) request; with `tokenVariable`, `Authorization: Bearer $VARIABLE` (read at
+            /// run time, never written anywhere).
+            case http(method: String, url: String, body: String?, tokenVariable: String?)
+            /// A command run by `/bin/sh -c`; placeholders are substituted shell-quoted, and the
+            /// same values are in the environment as `FLEETSIM_FIRMWARE`, `FLEETSIM_GATEWAY`, ….
+            case shell(String)
+        }
+        public var call: Call
+        /// The hook fails when it has not finished by then (wall time).
+        public var timeout: Nanoseconds
+
+        public init(call: Call, timeout: Nanoseconds) {
+            self.call = call
+            self.timeout = timeout
+        }
+
+        /// The timeline actions a hook can apply, with the placeholders each one fills.
+        public static let placeholders: [(action: String, names: [String])] = [
+            ("block", ["firmware"]),
+            ("unblock", ["firmware"]),
+            ("restart-gateways", ["gateway", "down"]),
+            ("set-db-cores", ["cores"]),
+            ("set-admission", ["admission"]),
+        ]
     }
 
     public init(name: String, seed: UInt64, duration: Nanoseconds, interval: Nanoseconds,
@@ -243,6 +277,19 @@ public struct Scenario: Sendable {
         case dropSessions(fraction: Double)
         /// Turn admission control on (or change it), or off with nil.
         case setAdmission(Admission?)
+
+        /// The action's name in a scenario when the backend carries it out (and a hook can apply
+        /// it to an external target); nil for what the devices do themselves.
+        public var hookName: String? {
+            switch self {
+            case .addDevices, .dropSessions: return nil
+            case .block: return "block"
+            case .unblock: return "unblock"
+            case .restartGateways: return "restart-gateways"
+            case .setDatabaseCores: return "set-db-cores"
+            case .setAdmission: return "set-admission"
+            }
+        }
     }
 
     /// A pass/fail condition on a summary metric, k6-style: `metric: ["p99 < 500"]`.

@@ -69,7 +69,7 @@ struct ScenarioReader {
 
     static let topKeys = ["version", "name", "description", "seed", "clock_start", "duration", "interval",
                           "network", "profiles", "fleet", "backend", "timeline", "thresholds", "rollout",
-                          "target", "time_scale", "observe"]
+                          "target", "time_scale", "observe", "hooks"]
 
     mutating func scenario(_ root: Value) throws -> Scenario {
         let top = try root.mapping(keys: ScenarioReader.topKeys, ignoringPrefix: "x-")
@@ -104,7 +104,8 @@ struct ScenarioReader {
 
         let profiles = try self.profiles(try top.required("profiles"))
         let fleet = try self.fleet(try top.required("fleet"), profiles: profiles)
-        let live = try self.live(top["target"], top["time_scale"], top["observe"])
+        var live = try self.live(top["target"], top["time_scale"], top["observe"])
+        if let hooks = top["hooks"] { live.hooks = try self.hooks(hooks) }
         let backend = live.target != nil && top["backend"] == nil
             ? Scenario.Backend.unmodelled : try self.backend(try top.required("backend"))
         let timeline = try top["timeline"].map { try self.timeline($0, fleet: fleet, backend: backend) } ?? []
