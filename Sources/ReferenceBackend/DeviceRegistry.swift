@@ -204,7 +204,12 @@ final class RegistryConnection {
         let stmt = lookups[kind]!
         stmt.bind(1, uuid)
         defer { stmt.reset() }
-        return try stmt.step() ? stmt.int64(0) : nil
+        guard try stmt.step() else { return nil }
+        let id = stmt.int64(0)
+        // The query has no LIMIT: like any client reading its result, step to the end. For a scan
+        // that is the rest of the table (a hit early in the table costs the same as a miss).
+        while try stmt.step() {}
+        return id
     }
 
     /// Inserts an unknown device (a second hello racing the first is harmless).

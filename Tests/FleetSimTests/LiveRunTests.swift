@@ -177,6 +177,40 @@ import Testing
         #expect(!r.stdout.contains(token) && !r.stderr.contains(token))
     }
 
+    /// A refused device waits as its policy says before the next attempt, on the wall clock at
+    /// `time_scale`: one device with `random` 2 s – 4 s at ×2 against a server that answers every
+    /// upgrade 503 (no Retry-After) must come back every 1 s – 2 s of wall time, not at a fixed pace.
+    @Test func gapsBetweenReconnectAttemptsAreWithinThePolicysBounds() throws {
+        let server = try RefusingServer()
+        defer { server.stop() }
+        let dir = try folder()
+        let yaml = """
+            version: 1
+            name: gaps
+            seed: 5
+            duration: 30s
+            interval: 2s
+            time_scale: 2
+            target: ws://127.0.0.1:\(server.port)/device
+            profiles:
+              p: { heartbeat: 10s, reconnect: { policy: random, min: 2s, max: 4s } }
+            fleet:
+              - { name: one, count: 1, firmware: 1.0.0, profile: p, join: { at: 0s } }
+            """
+        try yaml.write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
+        let r = try cli.fleetsim("run", dir + "/s.yaml", "--out", dir + "/out", "-q")
+        #expect(r.status == 0, "\(r.stderr)")
+        let times = server.arrivals
+        let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
+        // 15 s of wall time at 1–2 s per attempt: 7 to 15 attempts.
+        #expect((7...16).contains(times.count), "\(times.count) attempts")
+        // Bounds, with 150 ms for the connect and the refusal on a loaded machine.
+        #expect(gaps.allSatisfy { $0 >= 0.95 && $0 <= 2.15 }, "\(gaps)")
+        #expect((gaps.max() ?? 0) - (gaps.min() ?? 0) > 0.1, "the delays are drawn, not fixed: \(gaps)")
+        let summary = try json(dir + "/out/report.json")["summary"] as! [String: Any]
+        #expect(summary["connect_attempts"] as? Int == times.count)
+    }
+
     /// A server none of us wrote, speaking another protocol: Python `websockets` (installed by
     /// .ci/run), with the scenario's `protocol:` profile.
     @Test func aRunAgainstAnotherServerSpeaksTheScenariosProtocol() throws {
@@ -254,5 +288,57 @@ import Testing
         let r = try cli.fleetsim("run", dir + "/s.yaml", "--out", dir + "/out")
         #expect(r.status == 2)
         #expect(r.stderr.contains("target.headers.Authorization: environment variable FLEETSIM_TEST_UNSET_TOKEN is not set"))
+    }
+}
+
+/// A loopback HTTP server that answers every request `503 Service Unavailable` without
+/// Retry-After and records when each request's connection arrived (seconds, monotonic).
+final class RefusingServer: @unchecked Sendable {  // `times` is protected by `lock`
+    let port: Int
+    private let fd: Int32
+    private let lock = NSLock()
+    private var times: [Double] = []
+    private var stopped = false
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound, listen(fd, 16) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let listener = fd
+        Thread.detachNewThread { [self] in
+            while true {
+                let c = accept(listener, nil, nil)
+                if c < 0 { return }
+                let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                // The runner's reachability probe connects and closes without a request: not an attempt.
+                guard read(c, &buffer, buffer.count) > 0 else { close(c); continue }
+                lock.lock(); times.append(now); lock.unlock()
+                let reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                _ = reply.withCString { write(c, $0, strlen($0)) }
+                close(c)
+            }
+        }
+    }
+
+    var arrivals: [Double] { lock.lock(); defer { lock.unlock() }; return times }
+
+    func stop() {
+        lock.lock(); defer { lock.unlock() }
+        guard !stopped else { return }
+        stopped = true
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
     }
 }

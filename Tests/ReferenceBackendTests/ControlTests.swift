@@ -111,6 +111,49 @@ import Testing
         }
     }
 
+    @Test func aPendingHandshakeHoldsRealMemoryUntilItsQueryHasRun() async throws {
+        try await withBackend({ $0.pendingMemory = 8 << 20 }) { backend, port in
+            let gate = DatabaseGate(backend)
+            defer { gate.release() }
+            let before = ProcessStats.anonymousBytes()
+            var devices: [TestConnection] = []
+            for i in 0..<3 {
+                let (c, _) = try await TestConnection.upgrade(port: port)
+                try await c!.send(text: hello(DeviceRegistry.seededUUID(index: i), "3.7.2"))
+                devices.append(c!)
+            }
+            #expect(await eventually { backend.stats.pendingHandshakes == 3 })
+            let metrics = try await TestConnection.http(port: port, path: "/metrics").body
+            #expect(metricValue(metrics, "fleetsim_backend_handshakes_pending_memory_bytes") == Double(24 << 20))
+            #expect(ProcessStats.anonymousBytes() - before >= 20 << 20, "the memory guard sees it: it is resident")
+            devices[0].close()   // a device that gives up does not give the memory back: its query still waits
+            gate.release()
+            for d in devices.dropFirst() { #expect(try await d.next() == .text("{\"type\":\"welcome\"}")) }
+            #expect(await eventually { backend.core.pendingMemory.heldBytes == 0 })
+        }
+    }
+
+    @Test func aLookupThatWaitsPastTheQueueTimeoutNeverRunsAndTheDeviceGets1011() async throws {
+        try await withBackend({ $0.queueTimeout = .milliseconds(200); $0.pendingMemory = 1 << 20 }) { backend, port in
+            let gate = DatabaseGate(backend)
+            defer { gate.release() }
+            let (c, _) = try await TestConnection.upgrade(port: port)
+            try await c!.send(text: hello(DeviceRegistry.seededUUID(index: 1), "3.7.2"))
+            #expect(await eventually { backend.stats.pendingHandshakes == 1 })
+            try await Task.sleep(nanoseconds: 400_000_000)
+            gate.release()
+            #expect(try await c!.closeCode() == DeviceModel.DeviceCloseCode.internalError)
+            #expect(backend.stats.handshakes[.queueTimeout] == 1)
+            #expect(backend.stats.queryCounts["indexed"] == nil, "the query never reached the database")
+            #expect(backend.stats.pendingHandshakes == 0)
+            #expect(backend.core.pendingMemory.heldBytes == 0)
+            // Without a wait, the next lookup runs.
+            let d = try await TestConnection.device(port: port, uuid: DeviceRegistry.seededUUID(index: 2), firmware: "3.7.2")
+            d.close()
+            #expect(backend.stats.handshakes[.welcome] == 1)
+        }
+    }
+
     @Test func memoryGuardDropsEveryoneCountsACrashAndReopens() async throws {
         let memory = NIOLockedValueBox(100)
         try await withBackend({
