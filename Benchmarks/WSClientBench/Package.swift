@@ -25,6 +25,12 @@ let package = Package(
             .product(name: "NIOWebSocket", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
+        // The live runner's timers: its timer wheel against NIO scheduled tasks (see main.swift).
+        .executableTarget(name: "TimerBench", dependencies: [
+            .product(name: "FleetSim", package: "FleetSim"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )

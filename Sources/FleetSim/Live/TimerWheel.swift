@@ -8,27 +8,28 @@ import DeviceModel
 /// each. Here an arm is an append to a slot's array (capacity kept between laps), a stale entry is
 /// dropped when its slot comes up (the device's token no longer matches), and entries beyond the
 /// wheel's horizon stay in their slot for another lap. Memory is bounded by the arms within one
-/// horizon, and no allocation happens once the slots have grown.
-struct TimerWheel {
-    struct Entry {
-        var device: Int32
-        var token: UInt32
-        var kind: UInt8
+/// horizon, and no allocation happens once the slots have grown. Public for its benchmark
+/// (Benchmarks/WSClientBench `TimerBench`, against NIO scheduled tasks).
+public struct TimerWheel: Sendable {
+    public struct Entry: Sendable {
+        public var device: Int32
+        public var token: UInt32
+        public var kind: UInt8
         /// Wall-clock deadline, nanoseconds since the run's start.
-        var deadline: Int64
+        public var deadline: Int64
     }
 
-    let tick: Int64
+    public let tick: Int64
     private var slots: [[Entry]]
     /// The next tick to process.
-    private(set) var cursor: Int64 = 0
+    public private(set) var cursor: Int64 = 0
 
-    init(tick: Int64, slots count: Int = 4096) {
+    public init(tick: Int64, slots count: Int = 4096) {
         self.tick = tick
         slots = Array(repeating: [], count: count)
     }
 
-    mutating func arm(device: Int32, token: UInt32, kind: UInt8, at deadline: Int64) {
+    public mutating func arm(device: Int32, token: UInt32, kind: UInt8, at deadline: Int64) {
         let t = max(deadline / tick, cursor)
         slots[Int(t % Int64(slots.count))].append(Entry(device: device, token: token, kind: kind, deadline: deadline))
     }
@@ -37,7 +38,7 @@ struct TimerWheel {
     /// The caller fires them afterwards, and may arm new timers while it does.
     /// Only whole ticks are processed (a timer fires at most one tick late), so an entry is never
     /// left behind in a slot the cursor has passed.
-    mutating func collect(dueBy now: Int64, into due: inout [Entry]) {
+    public mutating func collect(dueBy now: Int64, into due: inout [Entry]) {
         let last = now / tick - 1
         while cursor <= last {
             let s = Int(cursor % Int64(slots.count))
