@@ -64,18 +64,19 @@ public final class LiveRunner {
         self.plan = FleetPlan(scenario: scenario, shard: options.shard)
     }
 
-    /// Timeline actions a target can take: all of them with the embedded backend (its admin
-    /// API), only the device-side ones (`add-devices`, `drop-sessions`) against another target.
+    /// Timeline actions a target can take: all but the faults with the embedded backend (its
+    /// admin API), only the device-side ones (`add-devices`, `drop-sessions`) against another
+    /// target. The fault actions (`outage`, `fail-gateway`, `http-errors`, `latency`,
+    /// `db-errors`, `dns-failure`, `remove-devices`, `feature-failure`) are simulated only, for
+    /// now: every target refuses them.
     public static func unsupportedActions(_ scenario: Scenario, target: String?) -> [(index: Int, action: String)] {
-        guard target != nil else { return [] }
-        return scenario.timeline.enumerated().compactMap { i, e in
+        scenario.timeline.enumerated().compactMap { i, e in
             switch e.action {
             case .addDevices, .dropSessions: return nil
-            case .block: return (i, "block")
-            case .unblock: return (i, "unblock")
-            case .restartGateways: return (i, "restart-gateways")
-            case .setDatabaseCores: return (i, "set-db-cores")
-            case .setAdmission: return (i, "set-admission")
+            case .block, .unblock, .restartGateways, .setDatabaseCores, .setAdmission:
+                return target == nil ? nil : (i, e.action.name)
+            case .outage, .failGateway, .httpErrors, .latency, .dbErrors, .dnsFailure, .removeDevices, .featureFailure:
+                return (i, e.action.name)
             }
         }
     }
@@ -286,6 +287,10 @@ public final class LiveRunner {
                 body = parts.joined(separator: " ")
             }
             detail = (a == nil ? "admission control off" : "admission control on") + admin("/admin/admission", body)
+        case .outage, .failGateway, .httpErrors, .latency, .dbErrors, .dnsFailure, .removeDevices, .featureFailure:
+            // Unreachable: `unsupportedActions` refuses fault actions for every target before a
+            // run starts. Recorded as a milestone like any other action, with no effect.
+            detail = "\(event.action.name) (not applied: simulated only)"
         }
         let text = prefix + detail
         for d in drivers { d.loop.execute { d.timeline(at: t, text) } }
