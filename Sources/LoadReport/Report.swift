@@ -64,6 +64,12 @@ public struct Report: Codable, Sendable {
         public var backendMemoryPeakBytes: Int64
         public var eventsProcessed: UInt64?
         public var wallS: Double?
+        /// Connect attempts that failed at name resolution; nil (no key) when there were none,
+        /// so that the reports of runs without a DNS failure are what they were.
+        public var dnsFailures: Int?
+        /// Error replies to devices' messages that did not end a session (`feature-failure`);
+        /// nil (no key) when there were none.
+        public var featureErrors: Int?
 
         public init(devices: Int, durationS: Double, onlineFractionMin: Double, onlineFractionFinal: Double,
                     connectAttempts: Int, connects: Int, disconnects: Int, handshakeTimeouts: Int,
@@ -108,6 +114,8 @@ public struct Report: Codable, Sendable {
             case backendMemoryPeakBytes = "backend_memory_peak_bytes"
             case eventsProcessed = "events_processed"
             case wallS = "wall_s"
+            case dnsFailures = "dns_failures"
+            case featureErrors = "feature_errors"
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -130,6 +138,8 @@ public struct Report: Codable, Sendable {
             try c.encode(backendMemoryPeakBytes, forKey: .backendMemoryPeakBytes)
             try c.encodeIfPresent(eventsProcessed, forKey: .eventsProcessed)
             try c.encodeIfPresent(wallS, forKey: .wallS)
+            try c.encodeIfPresent(dnsFailures, forKey: .dnsFailures)
+            try c.encodeIfPresent(featureErrors, forKey: .featureErrors)
         }
     }
 

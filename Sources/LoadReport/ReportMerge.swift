@@ -115,7 +115,11 @@ public enum ReportMerge {
         let fractions = ReportRules.onlineFractions(series)
         let utilization = ReportRules.utilization(series)
         let events = reports.map(\.summary.eventsProcessed)
-        return Report.Summary(
+        func optionalTotal(_ path: KeyPath<Report.Summary, Int?>) -> Int? {
+            let n = reports.reduce(0) { $0 + ($1.summary[keyPath: path] ?? 0) }
+            return n > 0 ? n : nil
+        }
+        var summary = Report.Summary(
             devices: total(\.devices),
             durationS: reports.map(\.summary.durationS).max() ?? 0,
             onlineFractionMin: ReportRules.onlineMinimum(fractions) ?? reports.map(\.summary.onlineFractionMin).min() ?? 0,
@@ -130,6 +134,9 @@ public enum ReportMerge {
             backendMemoryPeakBytes: reports.map(\.summary.backendMemoryPeakBytes).max() ?? 0,
             eventsProcessed: events.contains(nil) ? nil : events.reduce(0) { $0 + $1! },
             wallS: reports.compactMap(\.summary.wallS).max())
+        summary.dnsFailures = optionalTotal(\.dnsFailures)
+        summary.featureErrors = optionalTotal(\.featureErrors)
+        return summary
     }
 
     static func mergedStorm(_ reports: [Report], summary: Report.Summary) -> Report.Storm {

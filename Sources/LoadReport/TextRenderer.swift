@@ -88,6 +88,8 @@ public enum TextRenderer {
             ("mass disconnects", "\(st.massDisconnects.count)"
                 + (st.massDisconnects.isEmpty ? "" : "; median time back to 50% \(seconds(st.timeTo50PctSMedian)), to 95% \(seconds(st.timeTo95PctSMedian))")),
         ]
+        if let n = s.dnsFailures { rows.append(("DNS failures", "\(n) connect attempts (the name did not resolve)")) }
+        if let n = s.featureErrors { rows.append(("feature errors", "\(n) error replies, sessions kept")) }
         if let events = s.eventsProcessed, let wall = s.wallS {
             rows.append(("simulation", String(format: "%d events in %.2f s (%.1f M events/s)", events, wall,
                                                 wall > 0 ? Double(events) / wall / 1e6 : 0)))

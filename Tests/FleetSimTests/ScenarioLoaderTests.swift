@@ -319,7 +319,7 @@ private func fixtureFailure(_ name: String, overrides: [String] = []) throws -> 
 
     @Test func unknownTopLevelKeyWithoutACloseMatchListsTheKeys() {
         #expect(failure(minimal + "\nzzz: 1")
-            == "test.yaml:11:1: zzz: unknown key (expected one of: version, name, description, seed, clock_start, duration, interval, network, profiles, fleet, backend, timeline, thresholds, rollout, target, time_scale, observe)")
+            == "test.yaml:11:1: zzz: unknown key (expected one of: version, name, description, seed, clock_start, duration, interval, network, profiles, fleet, backend, timeline, thresholds, rollout, target, time_scale, observe, hooks)")
         #expect(failure(minimal + "\ntime_line: []") == "test.yaml:11:1: time_line: unknown key; did you mean \"timeline\"?")
     }
 
@@ -332,7 +332,7 @@ private func fixtureFailure(_ name: String, overrides: [String] = []) throws -> 
         #expect(failure(minimal.replacingOccurrences(of: "legacy: {}", with: "legacy: { lookup: indexd }"))
             == "test.yaml:5:21: profiles.legacy.lookup: expected indexed or scan, got \"indexd\"; did you mean \"indexed\"?")
         #expect(failure(minimal + "\ntimeline: [{ at: 1m, action: blok, firmware: 3.8.x }]")
-            == "test.yaml:11:30: timeline[0].action: expected add-devices, block, unblock, restart-gateways, set-db-cores, drop-sessions or set-admission, got \"blok\"; did you mean \"block\"?")
+            == "test.yaml:11:30: timeline[0].action: expected add-devices, block, unblock, restart-gateways, set-db-cores, drop-sessions, set-admission, outage, fail-gateway, http-errors, latency, db-errors, dns-failure, remove-devices, power-off or feature-failure, got \"blok\"; did you mean \"block\"?")
     }
 
     @Test func extendsCyclesAndUnknownParentsAreErrors() {

@@ -65,14 +65,20 @@ public final class LiveRunner {
         self.plan = FleetPlan(scenario: scenario, shard: options.shard)
     }
 
-    /// Timeline actions a target cannot take: none with the embedded backend (its admin API
-    /// applies them all); against another target, the ones with no hook (`hooks:`), except the
-    /// device-side ones (`add-devices`, `drop-sessions`).
+    /// Timeline actions a run cannot apply: with the embedded backend, only the faults (`outage`,
+    /// `fail-gateway`, `http-errors`, `latency`, `db-errors`, `dns-failure`, `remove-devices`,
+    /// `feature-failure`: simulated only, for now); against another target, also the backend's
+    /// actions that have no hook (`hooks:`). The device-side ones (`add-devices`,
+    /// `drop-sessions`) always apply.
     public static func unsupportedActions(_ scenario: Scenario, target: String?) -> [(index: Int, action: String)] {
-        guard target != nil else { return [] }
-        return scenario.timeline.enumerated().compactMap { i, e in
-            guard let name = e.action.hookName, scenario.live.hooks[name] == nil else { return nil }
-            return (i, name)
+        scenario.timeline.enumerated().compactMap { i, e in
+            switch e.action {
+            case .addDevices, .dropSessions: return nil
+            case .block, .unblock, .restartGateways, .setDatabaseCores, .setAdmission:
+                return target == nil || scenario.live.hooks[e.action.name] != nil ? nil : (i, e.action.name)
+            case .outage, .failGateway, .httpErrors, .latency, .dbErrors, .dnsFailure, .removeDevices, .featureFailure:
+                return (i, e.action.name)
+            }
         }
     }
 
@@ -292,6 +298,10 @@ public final class LiveRunner {
             detail = a == nil ? "admission control off" : "admission control on"
             adminCalls = [("/admin/admission", body, nil)]
             values["admission"] = body
+        case .outage, .failGateway, .httpErrors, .latency, .dbErrors, .dnsFailure, .removeDevices, .featureFailure:
+            // Unreachable: `unsupportedActions` refuses fault actions for every target before a
+            // run starts. Recorded as a milestone like any other action, with no effect.
+            detail = "\(event.action.name) (not applied: simulated only)"
         }
         if let backend {
             var failures: [String] = []

@@ -5,7 +5,7 @@ import Yams
 /// point at the profile that wrote the value), then resolved against its parent chain.
 extension ScenarioReader {
     static let profileKeys = ["extends", "lookup", "heartbeat", "ack_timeout", "handshake_timeout", "connect_timeout",
-                              "session_lifetime", "reconnect", "protocol"]
+                              "session_lifetime", "reconnect", "protocol", "messages"]
     static let protocolKeys = ["hello", "heartbeat", "welcome", "ack", "reject"]
     static let reconnectKeys = ["policy", "min", "max", "delay", "base", "cap", "max_attempts", "reset_after",
                                 "honour_retry_after"]
@@ -24,6 +24,7 @@ extension ScenarioReader {
         var sessionLifetime: Nanoseconds??
         var reconnect = WrittenReconnect()
         var deviceProtocol: DeviceProtocol?
+        var messages: [Scenario.Message]?
     }
 
     /// A reconnect mapping as written: each value with where it was written.
@@ -75,6 +76,12 @@ extension ScenarioReader {
         if let v = m["connect_timeout"] { p.connectTimeout = try v.positiveDuration() }
         if let v = m["session_lifetime"] { p.sessionLifetime = .some(try v.durationOrNone()) }
         if let v = m["protocol"] { p.deviceProtocol = try deviceProtocol(v) }
+        if let v = m["messages"] {
+            // `{ call-join: 20m }`: a message kind and the mean time between two, while online.
+            p.messages = try v.entries(what: "a mapping of message kinds to mean intervals, like { call-join: 20m }").map {
+                Scenario.Message(kind: $0.key, every: try $0.value.positiveDuration())
+            }
+        }
         if let v = m["reconnect"] {
             let r = try v.mapping(keys: ScenarioReader.reconnectKeys, aliases: ["honor_retry_after": "honour_retry_after"])
             var w = WrittenReconnect(value: v)
@@ -107,6 +114,7 @@ extension ScenarioReader {
         var sessionLifetime: Nanoseconds??
         var reconnect: WrittenReconnect
         var deviceProtocol: DeviceProtocol?
+        var messages: [Scenario.Message]?
     }
 
     private func resolve(_ name: String, written: [String: WrittenProfile], resolved: inout [String: Resolved],
@@ -115,7 +123,8 @@ extension ScenarioReader {
         let p = written[name]!
         var r = Resolved(lookup: p.lookup, heartbeat: p.heartbeat, ackTimeout: p.ackTimeout,
                          handshakeTimeout: p.handshakeTimeout, connectTimeout: p.connectTimeout,
-                         sessionLifetime: p.sessionLifetime, reconnect: p.reconnect, deviceProtocol: p.deviceProtocol)
+                         sessionLifetime: p.sessionLifetime, reconnect: p.reconnect, deviceProtocol: p.deviceProtocol,
+                         messages: p.messages)
         if let extendsValue = p.extends {
             let parentName = try extendsValue.string()
             guard written[parentName] != nil else {
@@ -134,6 +143,7 @@ extension ScenarioReader {
             r.sessionLifetime = r.sessionLifetime ?? parent.sessionLifetime
             r.reconnect = p.reconnect.merged(over: parent.reconnect)
             r.deviceProtocol = r.deviceProtocol ?? parent.deviceProtocol
+            r.messages = r.messages ?? parent.messages
         }
         resolved[name] = r
         return r
@@ -148,6 +158,7 @@ extension ScenarioReader {
         var profile = Scenario.Profile(name: p.name, lookup: r.lookup ?? .indexed, behaviour: behaviour,
                                        sessionLifetime: r.sessionLifetime ?? nil)
         profile.protocolSpec = r.deviceProtocol
+        profile.messages = r.messages ?? []
         return profile
     }
 

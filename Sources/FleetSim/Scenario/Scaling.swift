@@ -26,7 +26,10 @@ extension Scenario {
                 if let g = gateway {
                     s.timeline[i].action = .restartGateways(gateway: min(g, max(1, scale(s.backend.gateways.count)) - 1), down: down)
                 }
-            case .block, .unblock, .dropSessions:
+            case .failGateway(let g, let duration):
+                s.timeline[i].action = .failGateway(gateway: min(g, max(1, scale(s.backend.gateways.count)) - 1), duration: duration)
+            case .block, .unblock, .dropSessions, .outage, .httpErrors, .latency, .dbErrors, .dnsFailure, .removeDevices,
+                 .featureFailure:
                 break
             }
         }

@@ -114,12 +114,25 @@ public struct Scenario: Sendable {
         public var sessionLifetime: Nanoseconds?
         /// What the devices say and recognise live (`protocol:`); nil: the default protocol.
         public var protocolSpec: DeviceProtocol?
+        /// Extra messages an online device sends besides its heartbeats (`messages:`), each
+        /// with its mean interval: the operations a `feature-failure` can fail.
+        public var messages: [Message] = []
 
         public init(name: String, lookup: Lookup, behaviour: DeviceBehaviour, sessionLifetime: Nanoseconds? = nil) {
             self.name = name
             self.lookup = lookup
             self.behaviour = behaviour
             self.sessionLifetime = sessionLifetime
+        }
+    }
+
+    /// An extra message of a profile: its kind (`call-join`) and the mean time between two.
+    public struct Message: Sendable, Equatable {
+        public var kind: String
+        public var every: Nanoseconds
+        public init(kind: String, every: Nanoseconds) {
+            self.kind = kind
+            self.every = every
         }
     }
 
@@ -136,6 +149,8 @@ public struct Scenario: Sendable {
         public var warm: Bool = false
         /// Real identities imported from a CSV file; nil: UUIDs derived from (seed, index).
         public var roster: [DeviceRoster.Entry]?
+        /// The hardware model (`model:`), which `feature-failure` can select; nil: not said.
+        public var model: String?
 
         public init(name: String, count: Int, firmware: FirmwareVersion, profile: String,
                     joinAt: Nanoseconds = 0, ramp: Nanoseconds = 0, warm: Bool = false) {
@@ -278,16 +293,67 @@ public struct Scenario: Sendable {
         /// Turn admission control on (or change it), or off with nil.
         case setAdmission(Admission?)
 
-        /// The action's name in a scenario when the backend carries it out (and a hook can apply
-        /// it to an external target); nil for what the devices do themselves.
-        public var hookName: String? {
+        // Faults: each holds for `duration`, then the backend (or the name) is as before.
+
+        /// The whole backend refuses connections and drops every session, then comes back.
+        case outage(duration: Nanoseconds)
+        /// One gateway crashes and stays down: its devices go offline and reconnect elsewhere.
+        case failGateway(gateway: Int, duration: Nanoseconds)
+        /// This fraction of WebSocket upgrades is answered with an HTTP `status` (5xx), with a
+        /// Retry-After when given.
+        case httpErrors(fraction: Double, status: Int, retryAfter: Nanoseconds?, duration: Nanoseconds)
+        /// The backend takes `add` longer to answer a hello or a heartbeat.
+        case latency(add: Nanoseconds, duration: Nanoseconds)
+        /// This fraction of database queries fail (a storage problem).
+        case dbErrors(fraction: Double, duration: Nanoseconds)
+        /// The backend's name does not resolve: every connect attempt fails before it reaches it.
+        case dnsFailure(duration: Nanoseconds)
+        /// The group's devices leave the fleet for good (powered off): they disconnect and stop
+        /// counting as eligible; those not yet joined never join.
+        case removeDevices(group: String)
+        /// One operation fails for a cohort without a disconnect: devices of the `model` (nil:
+        /// any) whose firmware is in `firmware` (nil: any) get an error reply to `message`.
+        case featureFailure(model: String?, firmware: FirmwareRange?, message: String, duration: Nanoseconds)
+
+        /// How long a fault lasts; nil for the actions that are not faults.
+        public var faultDuration: Nanoseconds? {
             switch self {
-            case .addDevices, .dropSessions: return nil
+            case .outage(let d), .failGateway(_, let d), .httpErrors(_, _, _, let d), .latency(_, let d),
+                 .dbErrors(_, let d), .dnsFailure(let d), .featureFailure(_, _, _, let d): return d
+            case .addDevices, .block, .unblock, .restartGateways, .setDatabaseCores, .dropSessions, .setAdmission,
+                 .removeDevices: return nil
+            }
+        }
+
+        /// The action's name in a scenario file.
+        public var name: String {
+            switch self {
+            case .addDevices: return "add-devices"
             case .block: return "block"
             case .unblock: return "unblock"
             case .restartGateways: return "restart-gateways"
             case .setDatabaseCores: return "set-db-cores"
+            case .dropSessions: return "drop-sessions"
             case .setAdmission: return "set-admission"
+            case .outage: return "outage"
+            case .failGateway: return "fail-gateway"
+            case .httpErrors: return "http-errors"
+            case .latency: return "latency"
+            case .dbErrors: return "db-errors"
+            case .dnsFailure: return "dns-failure"
+            case .removeDevices: return "remove-devices"
+            case .featureFailure: return "feature-failure"
+            }
+        }
+
+        /// The action's name when the backend carries it out and a hook can apply it to an
+        /// external target (`hooks:`); nil for what the devices do themselves, and for the faults
+        /// (simulated only, for now).
+        public var hookName: String? {
+            switch self {
+            case .block, .unblock, .restartGateways, .setDatabaseCores, .setAdmission: return name
+            case .addDevices, .dropSessions, .outage, .failGateway, .httpErrors, .latency, .dbErrors, .dnsFailure,
+                 .removeDevices, .featureFailure: return nil
             }
         }
     }

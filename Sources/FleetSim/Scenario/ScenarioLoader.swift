@@ -108,7 +108,7 @@ struct ScenarioReader {
         if let hooks = top["hooks"] { live.hooks = try self.hooks(hooks) }
         let backend = live.target != nil && top["backend"] == nil
             ? Scenario.Backend.unmodelled : try self.backend(try top.required("backend"))
-        let timeline = try top["timeline"].map { try self.timeline($0, fleet: fleet, backend: backend) } ?? []
+        let timeline = try top["timeline"].map { try self.timeline($0, fleet: fleet, profiles: profiles, backend: backend) } ?? []
         let thresholds = try top["thresholds"].map { try self.thresholds($0) } ?? []
         let rollout = try top["rollout"].map { try self.rollout($0, fleet: fleet, backend: backend) }
 
@@ -171,7 +171,7 @@ struct ScenarioReader {
         var groups: [Scenario.Group] = []
         var seen: [String: Int] = [:]
         for (index, item) in items.enumerated() {
-            let g = try item.mapping(keys: ["name", "count", "firmware", "profile", "join", "devices"],
+            let g = try item.mapping(keys: ["name", "count", "firmware", "profile", "join", "devices", "model"],
                                      what: "a group (a mapping with name, count, firmware and profile)")
             let nameValue = try g.required("name")
             let name = try nameValue.string()
@@ -207,6 +207,7 @@ struct ScenarioReader {
             }
 
             var group = Scenario.Group(name: name, count: count, firmware: firmware, profile: profile)
+            if let m = g["model"] { group.model = try m.string() }
             if let joinValue = g["join"] {
                 let join = try joinValue.mapping(keys: ["at", "ramp", "warm"])
                 if let at = join["at"] { group.joinAt = try self.time(at) }

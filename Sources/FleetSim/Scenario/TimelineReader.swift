@@ -11,11 +11,20 @@ extension ScenarioReader {
         ("set-db-cores", ["cores"]),
         ("drop-sessions", ["fraction"]),
         ("set-admission", ["admission"]),
+        ("outage", ["for"]),
+        ("fail-gateway", ["gateway", "for"]),
+        ("http-errors", ["fraction", "status", "retry_after", "for"]),
+        ("latency", ["add", "for"]),
+        ("db-errors", ["fraction", "for"]),
+        ("dns-failure", ["for"]),
+        ("remove-devices", ["group"]),
+        ("power-off", ["group"]),
+        ("feature-failure", ["model", "firmware", "message", "for"]),
     ]
     static let eventKeys = ["at", "action", "note"]
 
     /// Events in time order; events at the same time keep their order in the file.
-    func timeline(_ value: Value, fleet: [Scenario.Group], backend: Scenario.Backend) throws -> [Scenario.TimelineEvent] {
+    func timeline(_ value: Value, fleet: [Scenario.Group], profiles: [String: Scenario.Profile], backend: Scenario.Backend) throws -> [Scenario.TimelineEvent] {
         if value.isNull { return [] }
         var events: [Scenario.TimelineEvent] = []
         let allKeys = ScenarioReader.eventKeys + ScenarioReader.actionKeys.flatMap(\.keys).reduce(into: [String]()) {
@@ -66,6 +75,58 @@ extension ScenarioReader {
                 kind = .dropSessions(fraction: try e.required("fraction").fraction())
             case "set-admission":
                 kind = .setAdmission(try admission(try e.required("admission")))
+            case "outage":
+                kind = .outage(duration: try e.required("for").positiveDuration())
+            case "fail-gateway":
+                let g = try e.required("gateway")
+                let last = backend.gateways.count - 1
+                guard let i = Value.parseInteger(try g.text(expected: "a gateway index")), (0...last).contains(i) else {
+                    throw g.error("expected a gateway index from 0 to \(last), got \(g.got)")
+                }
+                kind = .failGateway(gateway: i, duration: try e.required("for").positiveDuration())
+            case "http-errors":
+                var status = 503
+                if let s = e["status"] {
+                    status = try s.integer(atLeast: 0)
+                    guard (500...599).contains(status) else { throw s.error("expected an HTTP status from 500 to 599, got \(s.got)") }
+                }
+                kind = .httpErrors(fraction: try e.required("fraction").fraction(), status: status,
+                                   retryAfter: try e["retry_after"]?.durationOrNone(positive: false),
+                                   duration: try e.required("for").positiveDuration())
+            case "latency":
+                kind = .latency(add: try e.required("add").positiveDuration(), duration: try e.required("for").positiveDuration())
+            case "db-errors":
+                kind = .dbErrors(fraction: try e.required("fraction").fraction(), duration: try e.required("for").positiveDuration())
+            case "dns-failure":
+                kind = .dnsFailure(duration: try e.required("for").positiveDuration())
+            case "remove-devices", "power-off":
+                let groupValue = try e.required("group")
+                let group = try groupValue.string()
+                guard fleet.contains(where: { $0.name == group }) else {
+                    throw groupValue.error(ScenarioReader.unknown("group", group, known: fleet.map(\.name)))
+                }
+                kind = .removeDevices(group: group)
+            case "feature-failure":
+                var model: String?
+                if let m = e["model"] {
+                    let name = try m.string()
+                    let models = fleet.compactMap(\.model).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+                    guard models.contains(name) else {
+                        if models.isEmpty { throw m.error("no fleet group has a model (fleet[].model) to select") }
+                        throw m.error(ScenarioReader.unknown("model", name, known: models))
+                    }
+                    model = name
+                }
+                let firmware = try e["firmware"].map { try firmwareRange($0) }
+                let messageValue = try e.required("message")
+                let message = try messageValue.string()
+                let sent = Set(fleet.flatMap { profiles[$0.profile]?.messages.map(\.kind) ?? [] })
+                guard sent.contains(message) else {
+                    if sent.isEmpty { throw messageValue.error("no profile sends messages besides heartbeats (profiles.NAME.messages)") }
+                    throw messageValue.error(ScenarioReader.unknown("message", message, known: sent.sorted()))
+                }
+                kind = .featureFailure(model: model, firmware: firmware, message: message,
+                                       duration: try e.required("for").positiveDuration())
             default:
                 throw actionValue.expected(Value.list(ScenarioReader.actionKeys.map(\.action), quoted: false))
             }

@@ -21,12 +21,16 @@ public struct Simulation {
         var sessionLifetime: Nanoseconds?
         var warm: Bool
         var blocked = false
+        /// `remove-devices`: the group has left the fleet; devices not yet joined never join.
+        var removed = false
     }
 
     enum Kind: UInt8 {
         // Joins are not queued: `JoinSchedule` hands them out in order.
         case timer, transportResult, lookupDone, lookupRefused, welcome, reject, linkDrop
         case gatewayUp, timeline, sample
+        /// The end of the fault started by the timeline event `device`.
+        case faultEnd
     }
 
     /// Who is in the fleet (shared with the live runner and the backend's seeding).
@@ -48,6 +52,7 @@ public struct Simulation {
     /// Admission control, the rule the reference backend applies too; nil: off.
     private var admission: AdmissionGate?
     private var blockList = FirmwareBlockList()
+    private var faults = FaultState()
     private let latency: Nanoseconds
     private let seed: UInt64
     private var now: Nanoseconds = 0
@@ -139,6 +144,7 @@ public struct Simulation {
             case .linkDrop: onLinkDrop(event)
             case .gatewayUp: onGatewayUp(event.device)
             case .timeline: applyTimeline(event.device)
+            case .faultEnd: endFault(event.device)
             case .sample:
                 sample(index: event.device)
                 progress?(Double(now) / Double(scenario.duration), recorder.onlineFraction)
@@ -174,6 +180,7 @@ public struct Simulation {
 
     private mutating func onJoin(_ d: Int) {
         let g = Int(devices[d].group)
+        if groups[g].removed { return }
         recorder.joined(group: g)
         if groups[g].warm && !groups[g].blocked, let gw = pickGateway() {
             attach(d, gateway: gw)
@@ -198,9 +205,31 @@ public struct Simulation {
     private mutating func onTransportResult(_ event: SimEvent) {
         let d = event.device
         guard current(event), devices[d].link == .connecting else { return }
+        if faults.dnsFailing {
+            // The name does not resolve: the attempt never reaches the backend.
+            devices[d].link = .none
+            recorder.dnsFailure()
+            perform(devices[d].machine.transportDown(.connectFailed, now: now, behaviour: behaviour(d)), device: d)
+            return
+        }
         guard let gw = pickGateway() else {
             devices[d].link = .none
             perform(devices[d].machine.transportDown(.connectFailed, now: now, behaviour: behaviour(d)), device: d)
+            return
+        }
+        if faults.httpFraction > 0,
+           FaultState.draw(seed: seed, device: d, number: devices[d].connection, salt: 0x44, fraction: faults.httpFraction) {
+            // The upgrade is answered with a 5xx: what that means to the device is the protocol's
+            // one mapping (503 with Retry-After: try again later; 500: a failed connect).
+            devices[d].link = .none
+            recorder.rejected()
+            let outcome = DeviceProtocol.TransportOutcome.http(status: faults.httpStatus, retryAfter: faults.httpRetryAfter)
+            switch DeviceProtocol.input(for: outcome, upgraded: false) {
+            case .message(let message):
+                perform(devices[d].machine.received(message, now: now, behaviour: behaviour(d)), device: d)
+            case .down(let cause):
+                perform(devices[d].machine.transportDown(cause, now: now, behaviour: behaviour(d)), device: d)
+            }
             return
         }
         if admission != nil, case .refused(_, let retryAfter) = admission!.admit(pending: gateways[gw].pending, now: now) {
@@ -333,13 +362,22 @@ public struct Simulation {
         if !checkMemory(gw) { return .max }
         let aux = UInt32(gw) << 16 | (gateways[gw].generation & 0xFFFF)
         let arrival = now + latency
+        // A `latency` fault delays the gateway's answer after the query (the handshake stays
+        // pending meanwhile); the database sees its queries in the order issued, as without it.
+        let added = faults.addedLatency
         if let end = database.issue(arrival: arrival, cost: groups[g].lookupCost) {
-            queue.push(time: end, kind: Kind.lookupDone.rawValue, device: d, token: token, aux: aux)
-            return end + latency
+            if faults.dbErrorFraction > 0,
+               FaultState.draw(seed: seed, device: d, number: token, salt: 0x55, fraction: faults.dbErrorFraction) {
+                // The query failed (storage): the gateway closes with 1011, as when the pool gives up.
+                queue.push(time: end + added, kind: Kind.lookupRefused.rawValue, device: d, token: token, aux: aux)
+                return end + added + latency
+            }
+            queue.push(time: end + added, kind: Kind.lookupDone.rawValue, device: d, token: token, aux: aux)
+            return end + added + latency
         } else {
             let refusal = arrival + database.queueTimeout!
-            queue.push(time: refusal, kind: Kind.lookupRefused.rawValue, device: d, token: token, aux: aux)
-            return refusal + latency
+            queue.push(time: refusal + added, kind: Kind.lookupRefused.rawValue, device: d, token: token, aux: aux)
+            return refusal + added + latency
         }
     }
 
@@ -347,7 +385,10 @@ public struct Simulation {
     private mutating func sendHeartbeat(_ d: Int, seq: UInt32) -> Nanoseconds {
         // A heartbeat that waits past the pool timeout is never acknowledged: the device times out.
         guard let end = database.issue(arrival: now + latency, cost: heartbeatCost) else { return .max }
-        return end + latency
+        // A heartbeat whose query fails (`db-errors`) is not acknowledged either.
+        if faults.dbErrorFraction > 0,
+           FaultState.draw(seed: seed, device: d, number: seq, salt: 0x66, fraction: faults.dbErrorFraction) { return .max }
+        return end + faults.addedLatency + latency
     }
 
     // MARK: - Connections and gateways
@@ -514,8 +555,141 @@ public struct Simulation {
         case .setAdmission(let a):
             admission = a.map { AdmissionGate(policy: $0.policy, now: now) }
             detail = a == nil ? "admission control off" : "admission control on"
+        case .outage(let duration):
+            detail = "outage: the backend refuses every connection for \(ReportFormat.duration(duration))"
+            recorder.timeline(at: now, (event.note.map { "\($0): " } ?? "") + detail)
+            for gw in 0..<gateways.count { takeDown(gw, for: duration, cause: "outage") }
+            queue.push(time: now + duration, kind: Kind.faultEnd.rawValue, device: index)
+            return
+        case .failGateway(let gw, let duration):
+            detail = "gateway \(gw) fails and stays down for \(ReportFormat.duration(duration))"
+            recorder.timeline(at: now, (event.note.map { "\($0): " } ?? "") + detail)
+            if gw < gateways.count { takeDown(gw, for: duration, cause: "gateway failure") }
+            queue.push(time: now + duration, kind: Kind.faultEnd.rawValue, device: index)
+            return
+        case .httpErrors(let fraction, let status, let retryAfter, let duration):
+            faults.httpFraction = fraction
+            faults.httpStatus = status
+            faults.httpRetryAfter = retryAfter
+            faults.httpOwner = index
+            detail = "\(Simulation.percent(fraction)) of upgrades answered \(status)"
+                + (retryAfter.map { " with Retry-After \(ReportFormat.duration($0))" } ?? " without Retry-After")
+                + " for \(ReportFormat.duration(duration))"
+        case .latency(let add, let duration):
+            faults.addedLatency = add
+            faults.latencyOwner = index
+            detail = "the backend answers hellos and heartbeats \(ReportFormat.duration(add)) later for \(ReportFormat.duration(duration))"
+        case .dbErrors(let fraction, let duration):
+            faults.dbErrorFraction = fraction
+            faults.dbOwner = index
+            detail = "\(Simulation.percent(fraction)) of database queries fail for \(ReportFormat.duration(duration))"
+        case .dnsFailure(let duration):
+            faults.dnsOwner = index
+            detail = "the backend's name does not resolve for \(ReportFormat.duration(duration))"
+        case .removeDevices(let name):
+            detail = "\(removeGroup(named: name)) devices of group \(name) leave the fleet (powered off)"
+        case .featureFailure(let model, let firmware, let message, let duration):
+            var matched: [(group: Int, every: Nanoseconds)] = []
+            for (g, group) in scenario.fleet.enumerated() where (model == nil || group.model == model)
+                && (firmware == nil || firmware!.contains(group.firmware)) {
+                if let m = scenario.profiles[group.profile]?.messages.first(where: { $0.kind == message }) {
+                    matched.append((g, m.every))
+                }
+            }
+            faults.features.removeAll { $0.message == message }
+            faults.features.append(FaultState.Feature(owner: index, message: message, groups: matched,
+                                                      errors: Array(repeating: 0, count: matched.count), since: now))
+            detail = "\(message) fails for " + Simulation.cohort(model: model, firmware: firmware)
+                + " (groups \(matched.map { groups[$0.group].name }.joined(separator: ", ")); sessions kept) for \(ReportFormat.duration(duration))"
+        }
+        if let duration = event.action.faultDuration {
+            queue.push(time: now + duration, kind: Kind.faultEnd.rawValue, device: index)
         }
         recorder.timeline(at: now, (event.note.map { "\($0): " } ?? "") + detail)
+    }
+
+    /// The end of the fault that timeline event `index` started: a milestone, and the backend
+    /// (or the name) as before unless a later fault of the same kind has taken over.
+    private mutating func endFault(_ index: Int) {
+        let detail: String
+        switch scenario.timeline[index].action {
+        case .outage:
+            detail = "outage over: the backend accepts connections again"
+        case .failGateway(let gw, _):
+            detail = "gateway \(gw) back"
+        case .httpErrors:
+            if faults.httpOwner == index { faults.httpFraction = 0; faults.httpRetryAfter = nil; faults.httpOwner = -1 }
+            detail = "http-errors over: upgrades answered normally"
+        case .latency:
+            if faults.latencyOwner == index { faults.addedLatency = 0; faults.latencyOwner = -1 }
+            detail = "latency over: the backend answers at its own speed"
+        case .dbErrors:
+            if faults.dbOwner == index { faults.dbErrorFraction = 0; faults.dbOwner = -1 }
+            detail = "db-errors over: database queries succeed"
+        case .dnsFailure:
+            if faults.dnsOwner == index { faults.dnsOwner = -1 }
+            detail = "dns-failure over: the name resolves again"
+        case .featureFailure(_, _, let message, _):
+            guard let f = faults.features.firstIndex(where: { $0.owner == index }) else {
+                detail = "\(message) failure over (replaced by a later one)"
+                break
+            }
+            accrueFeatureErrors()
+            let feature = faults.features.remove(at: f)
+            let counts = zip(feature.groups, feature.errors).map { "\(groups[$0.0.group].name) \(Int($0.1.rounded(.down)))" }
+            detail = "\(message) failure over: error replies per group: " + (counts.isEmpty ? "none" : counts.joined(separator: ", "))
+        case .addDevices, .block, .unblock, .restartGateways, .setDatabaseCores, .dropSessions, .setAdmission, .removeDevices:
+            return
+        }
+        recorder.timeline(at: now, detail)
+    }
+
+    /// Every device of the group leaves the fleet; returns how many had joined.
+    private mutating func removeGroup(named name: String) -> Int {
+        guard let g = groups.firstIndex(where: { $0.name == name }) else { return 0 }
+        groups[g].removed = true
+        var left = 0
+        for cohort in plan.cohorts where cohort.group == g {
+            for d in cohort.first..<(cohort.first + cohort.count) where devices[d].machine.state != .idle {
+                let wasOnline = devices[d].machine.isOnline
+                detach(d)   // stale: every event of its connection and its timer
+                devices[d].machine = DeviceMachine(random: devices[d].machine.random)
+                devices[d].episode = 0
+                recorder.left(group: g, wasOnline: wasOnline)
+                left += 1
+            }
+        }
+        return left
+    }
+
+    /// `feature-failure`: each online device of a failing cohort sends the message at its mean
+    /// rate and gets an error reply, so the errors since the last accrual are online × time ÷
+    /// every (an expected count, kept fractional): no per-device event, and no disconnect.
+    private mutating func accrueFeatureErrors() {
+        for f in faults.features.indices {
+            let dt = Double(now - faults.features[f].since)
+            for (i, entry) in faults.features[f].groups.enumerated() {
+                let before = faults.features[f].errors[i]
+                let after = before + Double(recorder.online(group: entry.group)) * dt / Double(entry.every)
+                faults.features[f].errors[i] = after
+                recorder.featureErrors(Int(after.rounded(.down)) - Int(before.rounded(.down)))
+            }
+            faults.features[f].since = now
+        }
+    }
+
+    static func percent(_ f: Double) -> String {
+        let p = f * 100
+        return p == p.rounded() ? "\(Int(p))%" : String(format: "%.1f%%", p)
+    }
+
+    static func cohort(model: String?, firmware: FirmwareRange?) -> String {
+        switch (model, firmware) {
+        case (nil, nil): return "every device"
+        case (let m?, nil): return "model \(m)"
+        case (nil, let r?): return "firmware \(r)"
+        case (let m?, let r?): return "model \(m) on firmware \(r)"
+        }
     }
 
     private mutating func updateBlocked() {
@@ -528,6 +702,7 @@ public struct Simulation {
     // MARK: - Sampling and report
 
     private mutating func sample(index: Int) {
+        if !faults.features.isEmpty { accrueFeatureErrors() }
         var memory: Int64 = 0
         for gw in gateways where gw.up { memory += gw.memory(gatewaySpec) }
         let backend = Recorder.BackendSample(

@@ -17,6 +17,10 @@ public struct Recorder {
     public struct Counters: Sendable, Equatable {
         public var connectAttempts = 0, connects = 0, disconnects = 0
         public var handshakeTimeouts = 0, ackTimeouts = 0, rejects = 0, crashes = 0
+        /// Connect attempts that failed because the backend's name did not resolve.
+        public var dnsFailures = 0
+        /// Error replies to a device's message (a failed operation) that did not end its session.
+        public var featureErrors = 0
 
         public init() {}
 
@@ -24,6 +28,7 @@ public struct Recorder {
             connectAttempts += o.connectAttempts; connects += o.connects; disconnects += o.disconnects
             handshakeTimeouts += o.handshakeTimeouts; ackTimeouts += o.ackTimeouts
             rejects += o.rejects; crashes += o.crashes
+            dnsFailures += o.dnsFailures; featureErrors += o.featureErrors
         }
     }
 
@@ -153,6 +158,17 @@ public struct Recorder {
     @inlinable @inline(__always) public mutating func ackTimeout() { counters.ackTimeouts += 1 }
     /// The backend refused a device (a close code or an HTTP status at upgrade).
     @inlinable @inline(__always) public mutating func rejected() { counters.rejects += 1 }
+    /// A connect attempt failed because the backend's name did not resolve (counted apart from
+    /// other connect failures: the backend never saw it).
+    @inlinable @inline(__always) public mutating func dnsFailure() { counters.dnsFailures += 1 }
+    /// The backend answered `count` of the devices' messages with an error, sessions kept.
+    @inlinable @inline(__always) public mutating func featureErrors(_ count: Int) { counters.featureErrors += count }
+
+    /// A device of `group` left the fleet (powered off, removed): it is no longer eligible.
+    public mutating func left(group: Int, wasOnline: Bool) {
+        if wasOnline { offline(group: group) }
+        groups.items[group].joined -= 1
+    }
 
     /// The backend's memory as seen now; the interval's peak is kept.
     @inlinable @inline(__always)
@@ -220,6 +236,9 @@ public struct Recorder {
         return eligible == 0 ? 1 : Double(eligibleOnline) / Double(eligible)
     }
 
+    /// Devices of `group` online now.
+    public func online(group: Int) -> Int { groups.items[group].online }
+
     /// Devices online, blocked firmware included (sessions a block does not end).
     public var onlineDevices: Int { groups.items.reduce(0) { $0 + $1.online } }
 
@@ -276,7 +295,7 @@ public struct Recorder {
         let histogram = handshakes.histogram
         let utilization = ReportRules.utilization(series)
         let sortedMilestones = milestones.sorted { $0.tS < $1.tS }
-        let summary = Report.Summary(
+        var summary = Report.Summary(
             devices: info.devices, durationS: durationS,
             onlineFractionMin: ReportRules.onlineMinimum(fractions) ?? onlineFraction,
             onlineFractionFinal: fractions.last ?? onlineFraction,
@@ -287,6 +306,8 @@ public struct Recorder {
             dbUtilizationMax: utilization?.max ?? 0, dbUtilizationMean: utilization?.mean ?? 0,
             backendMemoryPeakBytes: max(peakMemory, intervalPeakMemory),
             eventsProcessed: eventsProcessed, wallS: wallS)
+        summary.dnsFailures = totals.dnsFailures > 0 ? totals.dnsFailures : nil
+        summary.featureErrors = totals.featureErrors > 0 ? totals.featureErrors : nil
         let list = episodes.dropFirst().map { e in
             Report.MassDisconnect(tS: Double(e.t) / 1e9, cause: e.cause, devices: e.devices,
                                   to50PctS: e.t50.map { Double($0 - e.t) / 1e9 },
