@@ -15,7 +15,7 @@ extension ScenarioReader {
     static let eventKeys = ["at", "action", "note"]
 
     /// Events in time order; events at the same time keep their order in the file.
-    func timeline(_ value: Value, fleet: [Scenario.Group], backend: Scenario.Backend) throws -> [Scenario.TimelineEvent] {
+    func timeline(_ value: ScenarioNode, fleet: [Scenario.Group], backend: Scenario.Backend) throws -> [Scenario.TimelineEvent] {
         if value.isNull { return [] }
         var events: [Scenario.TimelineEvent] = []
         let allKeys = ScenarioReader.eventKeys + ScenarioReader.actionKeys.flatMap(\.keys).reduce(into: [String]()) {
@@ -27,7 +27,7 @@ extension ScenarioReader {
             let action = try actionValue.choice(ScenarioReader.actionKeys.map(\.action))
             let keys = ScenarioReader.actionKeys.first(where: { $0.action == action })!.keys
             for key in e.presentKeys where !ScenarioReader.eventKeys.contains(key) && !keys.contains(key) {
-                throw e.value.context.error("does not apply to action \(action), which takes \(Value.list(keys, quoted: true, conjunction: "and"))",
+                throw e.value.context.error("does not apply to action \(action), which takes \(ScenarioNode.list(keys, quoted: true, conjunction: "and"))",
                                             at: e[key]!.path, mark: e.keyMark(key))
             }
             let at = try time(try e.required("at"))
@@ -52,8 +52,8 @@ extension ScenarioReader {
                     let text = try g.text(expected: "all or a gateway index")
                     if text.trimmingWhitespace().lowercased() != "all" {
                         let last = backend.gateways.count - 1
-                        guard let i = Value.parseInteger(text), (0...last).contains(i) else {
-                            let got = Value.parseInteger(text).map(String.init) ?? g.got
+                        guard let i = ScenarioNode.parseInteger(text), (0...last).contains(i) else {
+                            let got = ScenarioNode.parseInteger(text).map(String.init) ?? g.got
                             throw g.error("expected all or a gateway index from 0 to \(last), got \(got)")
                         }
                         gateway = i
@@ -67,7 +67,7 @@ extension ScenarioReader {
             case "set-admission":
                 kind = .setAdmission(try admission(try e.required("admission")))
             default:
-                throw actionValue.expected(Value.list(ScenarioReader.actionKeys.map(\.action), quoted: false))
+                throw actionValue.expected(ScenarioNode.list(ScenarioReader.actionKeys.map(\.action), quoted: false))
             }
             events.append(Scenario.TimelineEvent(at: at, action: kind, note: note))
         }
@@ -75,7 +75,7 @@ extension ScenarioReader {
         return events.indices.sorted { (events[$0].at, $0) < (events[$1].at, $1) }.map { events[$0] }
     }
 
-    func firmwareRange(_ value: Value) throws -> FirmwareRange {
+    func firmwareRange(_ value: ScenarioNode) throws -> FirmwareRange {
         let text = try value.text(expected: "a firmware range like \">=3.8.0-b3\"")
         do {
             return try FirmwareRange(parsing: text)
