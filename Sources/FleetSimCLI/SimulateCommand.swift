@@ -20,10 +20,12 @@ struct SimulateCommand: ParsableCommand {
 
     @OptionGroup var options: ScenarioOptions
 
+    @OptionGroup var seed: SeedOption
+
     @OptionGroup var ci: CIOutputs
 
     func run() throws {
-        let s = try options.load(scenario)
+        let s = try options.load(scenario, seed: seed.seed)
         let folder = try options.folder(for: s.name)
         let scale = options.scale
 
