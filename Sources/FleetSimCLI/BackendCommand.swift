@@ -282,14 +282,14 @@ struct BackendCommand: ParsableCommand {
         }
         let backend = ReferenceBackend(configuration: config)
         let started = DispatchSemaphore(value: 0)
-        let outcome = Box<Result<(String, Int), Error>>()
+        let outcome = BackendStartOutcome()
         Task {
-            do { outcome.value = .success(try await backend.start()) } catch { outcome.value = .failure(error) }
+            do { outcome.result = .success(try await backend.start()) } catch { outcome.result = .failure(error) }
             started.signal()
         }
         started.wait()
         let port: Int
-        switch outcome.value! {
+        switch outcome.result! {
         case .failure(let error):
             if let ownedDatabase { removeDatabase(ownedDatabase) }
             throw CLIFailure(message: "fleetsim backend: cannot start on \(config.host):\(config.port): \(error)", code: 3)
@@ -447,8 +447,10 @@ struct BackendCommand: ParsableCommand {
     }
 }
 
-private final class Box<T>: @unchecked Sendable {
-    var value: T?
+/// What the backend's start returned (its host and port, or the error), handed from the Task
+/// that awaits it to the command's thread, which waits on a semaphore until it is set.
+private final class BackendStartOutcome: @unchecked Sendable {
+    var result: Result<(String, Int), Error>?
 }
 
 /// Reads a worker process's one report line (`control INDEX PID PORT`) on a thread of its own.

@@ -17,8 +17,9 @@ struct RolloutCheckCommand: ParsableCommand {
         boundary (the fleet also comes back after every gateway restarts), in parallel on all \
         cores. Prints both with their spread across seeds, the metastable band between them, the \
         first resource to saturate and the margin to the plan; writes rollout.json, rollout.md and \
-        rollout.html. Exit 0 when planned × margin is at most the safe share (the worst seed's \
-        recovery boundary), 1 when not, 2 on invalid input. \
+        rollout.html (to fleetsim-out/<scenario>-rollout-<timestamp>/ unless --out). Exit 0 when \
+        planned × margin is at most the safe share (the worst seed's recovery boundary), 1 when \
+        not, 2 on invalid input. \
         --sweep share=0..100%:5% and --sweep FIELD=v1,v2,… (any --set path) print a table and \
         chart it in rollout.html instead (exit 0).
         """)
@@ -35,14 +36,7 @@ struct RolloutCheckCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seeds per boundary (default: rollout.search.seeds, else 3).", valueName: "N"))
     var seeds: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Output folder (default: fleetsim-out/<scenario>-rollout-<timestamp>/).", valueName: "dir"))
-    var out: String?
-
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a scenario field (repeatable).", valueName: "path=value"))
-    var overrides: [String] = []
-
-    @Option(name: .long, help: ArgumentHelp("Multiply every device group and the backend's capacity by K.", valueName: "K"))
-    var scale: Double = 1
+    @OptionGroup var options: ScenarioOptions
 
     @Option(name: .long, help: ArgumentHelp("Sweep the share (share=0..100%:5% or share=1%,2%,5%) or any scenario field (backend.database.cores=2,4,8); at most one of each.", valueName: "spec"))
     var sweep: [String] = []
@@ -53,26 +47,20 @@ struct RolloutCheckCommand: ParsableCommand {
     @OptionGroup var ci: CIOutputs
 
     func validate() throws {
-        guard scale > 0, scale.isFinite else { throw ValidationError("--scale: expected a positive number, got \(scale)") }
         if let seeds, !(1...64).contains(seeds) { throw ValidationError("--seeds: expected 1 to 64, got \(seeds)") }
         if let threads, threads < 1 { throw ValidationError("--threads: expected at least 1, got \(threads)") }
     }
 
     func run() throws {
-        var base = try rolloutScenario(overrides)
+        var base = try rolloutScenario(options.overrides)
         let (shareSpec, fieldSweep) = try sweeps()
-        let folder = out ?? defaultFolder(for: base.name)
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw CLIFailure.input("--out \(folder): cannot create the folder: \(error.localizedDescription)")
-        }
-        base = base.scaled(by: scale)
+        let folder = try options.folder(for: "\(base.name)-rollout")
+        base = base.scaled(by: options.scale)
         var check = RolloutCheck(scenario: base, seeds: seeds)
         if let threads { check.threads = threads }
         if !ci.quiet {
             FileHandle.standardError.write(Data(("rollout-check \(base.name): \(base.rolloutFleetSize) devices"
-                + (scale != 1 ? " (scaled ×\(scale))" : "") + ", \(check.seeds.count) seeds, \(check.threads) threads\n").utf8))
+                + (options.scale != 1 ? " (scaled ×\(options.scale))" : "") + ", \(check.seeds.count) seeds, \(check.threads) threads\n").utf8))
         }
 
         let report: RolloutReport
@@ -147,7 +135,7 @@ struct RolloutCheckCommand: ParsableCommand {
                 let values = rest.components(separatedBy: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
                 guard !values.isEmpty else { throw CLIFailure.input("--sweep \(spec): expected values like \(name)=2,4,8") }
                 // Every value must load: errors name the --set it became.
-                for v in values { _ = try rolloutScenario(overrides + ["\(name)=\(v)"]) }
+                for v in values { _ = try rolloutScenario(options.overrides + ["\(name)=\(v)"]) }
                 field = (name, values)
             }
         }
@@ -162,7 +150,7 @@ struct RolloutCheckCommand: ParsableCommand {
         let values: [String?] = field.map { $0.values.map { Optional($0) } } ?? [nil]
         for value in values {
             var s = check.scenario
-            if let field, let value { s = try rolloutScenario(overrides + ["\(field.path)=\(value)"]).scaled(by: scale) }
+            if let field, let value { s = try rolloutScenario(options.overrides + ["\(field.path)=\(value)"]).scaled(by: options.scale) }
             if let shares {
                 rows += RolloutSweep.run(s, shares: shares, seeds: check.seeds, value: value, threads: check.threads)
                 simulations += shares.count * check.seeds.count * 2
@@ -182,12 +170,5 @@ struct RolloutCheckCommand: ParsableCommand {
         report.simulations = simulations
         report.wallS = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         return report
-    }
-
-    private func defaultFolder(for name: String) -> String {
-        let f = DateFormatter()
-        f.dateFormat = "yyyyMMdd-HHmmss"
-        f.timeZone = TimeZone(identifier: "UTC")
-        return "fleetsim-out/\(name)-rollout-\(f.string(from: Date()))"
     }
 }

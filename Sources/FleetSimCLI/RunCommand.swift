@@ -48,6 +48,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var options: ScenarioOptions
 
+    @OptionGroup var seed: SeedOption
+
     @OptionGroup var ci: CIOutputs
 
     func validate() throws {
@@ -62,7 +64,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let s = try options.load(scenario)
+        let s = try options.load(scenario, seed: seed.seed)
         let target = self.target ?? s.live.target
         let unsupported = LiveRunner.unsupportedActions(s, target: target)
         if let first = unsupported.first {

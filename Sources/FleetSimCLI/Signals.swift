@@ -104,3 +104,10 @@ enum Signals {
         _exit(128 + received) // not reached
     }
 }
+
+/// Ctrl-C asks the run to stop at the next interval, so the report of what ran is still written.
+enum Interrupt {
+    static var requested: Bool { Signals.interruptRequested }
+
+    static func install() { Signals.installDefault() }
+}

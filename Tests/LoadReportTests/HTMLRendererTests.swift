@@ -41,12 +41,12 @@ import Testing
     }
 
     @Test func missingValuesBreakTheLineAndLongSeriesAreReduced() {
-        let d = Chart.path([1, nil, 3, 4], t: [1, 2, 3, 4], x: { $0 }, y: { $0 })
+        let d = TimeSeriesChart.path([1, nil, 3, 4], t: [1, 2, 3, 4], x: { $0 }, y: { $0 })
         #expect(d == "M1.0 1.0M3.0 3.0L4.0 4.0")
         let n = 100_000
-        let long = Chart.path((0..<n).map { Double($0 % 1000) }, t: (0..<n).map(Double.init), x: { $0 }, y: { $0 })
-        #expect(long.filter { $0 == "L" }.count < Chart.maxPoints)
-        #expect(Chart.path([], t: [], x: { $0 }, y: { $0 }).isEmpty)
+        let long = TimeSeriesChart.path((0..<n).map { Double($0 % 1000) }, t: (0..<n).map(Double.init), x: { $0 }, y: { $0 })
+        #expect(long.filter { $0 == "L" }.count < TimeSeriesChart.maxPoints)
+        #expect(TimeSeriesChart.path([], t: [], x: { $0 }, y: { $0 }).isEmpty)
     }
 
     @Test func anEmptyReportStillRenders() {

@@ -143,19 +143,19 @@ public struct RolloutCheck: Sendable {
     public static func parallelMap<T: Sendable, R: Sendable>(_ items: [T], threads: Int,
                                                             _ body: @escaping @Sendable (T) -> R) -> [R] {
         guard !items.isEmpty else { return [] }
-        let results = ResultBox<R>(count: items.count)
-        let next = ResultBox<Int>(count: 0)
+        let work = ParallelMapWork<R>(count: items.count)
         DispatchQueue.concurrentPerform(iterations: max(1, min(threads, items.count))) { _ in
-            while let i = next.takeIndex(limit: items.count) {
-                results.set(i, body(items[i]))
+            while let i = work.takeIndex(limit: items.count) {
+                work.set(i, body(items[i]))
             }
         }
-        return results.values()
+        return work.values()
     }
 }
 
-/// Results written by several threads, each to its own slot, behind a lock.
-final class ResultBox<R>: @unchecked Sendable {
+/// The work `parallelMap`'s threads share, behind a lock: the index of the next item to take, and
+/// the results, each written by its thread to the item's own slot.
+final class ParallelMapWork<R>: @unchecked Sendable {
     private var slots: [R?]
     private var counter = 0
     private let lock = NSLock()

@@ -6,7 +6,7 @@ extension ScenarioReader {
     static let hookKeys = ["http", "shell", "body", "token_env", "timeout"]
     static let hookMethods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
-    func hooks(_ value: Value) throws -> [String: Scenario.Hook] {
+    func hooks(_ value: ScenarioNode) throws -> [String: Scenario.Hook] {
         if value.isNull { return [:] }
         var hooks: [String: Scenario.Hook] = [:]
         let actions = Scenario.Hook.placeholders.map(\.action)
@@ -15,7 +15,7 @@ extension ScenarioReader {
                 let deviceSide = ["add-devices", "drop-sessions"].contains(action)
                 throw value.context.error(deviceSide
                     ? "\(action) is carried out by the devices themselves and takes no hook"
-                    : "no timeline action \"\(action)\" takes a hook; expected one of \(Value.list(actions, quoted: false))",
+                    : "no timeline action \"\(action)\" takes a hook; expected one of \(ScenarioNode.list(actions, quoted: false))",
                     at: v.path, mark: keyMark)
             }
             let m = try v.mapping(keys: ScenarioReader.hookKeys, what: "a hook ({http: \"POST URL\", token_env: VAR} or {shell: COMMAND})")
@@ -68,7 +68,7 @@ extension ScenarioReader {
     }
 
     /// Every `{name}` in a template must be one the action fills (or `at`).
-    private func checkPlaceholders(_ template: String, in value: Value, allowed: [String], action: String) throws {
+    private func checkPlaceholders(_ template: String, in value: ScenarioNode, allowed: [String], action: String) throws {
         for name in Scenario.Hook.placeholderNames(in: template) where !(allowed + ["at"]).contains(name) {
             throw value.error("{\(name)} is not a value of \(action); its hook can use \((allowed + ["at"]).map { "{\($0)}" }.joined(separator: ", "))")
         }

@@ -13,8 +13,8 @@ extension ScenarioReader {
     /// A profile as written in the file.
     struct WrittenProfile {
         var name: String
-        var value: Value
-        var extends: Value?
+        var value: ScenarioNode
+        var extends: ScenarioNode?
         var lookup: Scenario.Lookup?
         var heartbeat: Nanoseconds?
         var ackTimeout: Nanoseconds?
@@ -29,8 +29,8 @@ extension ScenarioReader {
 
     /// A reconnect mapping as written: each value with where it was written.
     struct WrittenReconnect {
-        var value: Value?
-        var fields: [String: (Value, Any?)] = [:]
+        var value: ScenarioNode?
+        var fields: [String: (ScenarioNode, Any?)] = [:]
 
         func merged(over parent: WrittenReconnect) -> WrittenReconnect {
             var out = parent
@@ -43,7 +43,7 @@ extension ScenarioReader {
         func has(_ key: String) -> Bool { fields[key] != nil }
     }
 
-    func profiles(_ value: Value) throws -> [String: Scenario.Profile] {
+    func profiles(_ value: ScenarioNode) throws -> [String: Scenario.Profile] {
         let entries = try value.entries(what: "a mapping of profile names to profiles")
         guard !entries.isEmpty else { throw value.error("expected at least one profile, got none") }
         var written: [String: WrittenProfile] = [:]
@@ -63,7 +63,7 @@ extension ScenarioReader {
         return out
     }
 
-    private func writtenProfile(_ name: String, _ value: Value) throws -> WrittenProfile {
+    private func writtenProfile(_ name: String, _ value: ScenarioNode) throws -> WrittenProfile {
         var p = WrittenProfile(name: name, value: value)
         if value.isNull { return p }
         let m = try value.mapping(keys: ScenarioReader.profileKeys,
@@ -166,7 +166,7 @@ extension ScenarioReader {
     /// `{uuid}`, `{firmware}`, `{seq}`) and matchers for what it recognises (`welcome`, `ack`,
     /// `reject`: a pattern with `*` and `{seq}`, or `{type: NAME}` for a JSON object of that type).
     /// Unwritten parts keep the default protocol's.
-    private func deviceProtocol(_ value: Value) throws -> DeviceProtocol {
+    private func deviceProtocol(_ value: ScenarioNode) throws -> DeviceProtocol {
         let m = try value.mapping(keys: ScenarioReader.protocolKeys, what: "a protocol (hello, heartbeat, welcome, ack, reject)")
         var p = DeviceProtocol.default
         func template(_ key: String) throws -> MessageTemplate? {
@@ -215,11 +215,11 @@ extension ScenarioReader {
         }
         for key in ["min", "max", "delay", "base", "cap"] where !uses.contains(key) && !policyFromOverride {
             if let (value, _) = p.reconnect.fields[key] {
-                throw value.error("does not apply to policy \(kind.rawValue), which uses \(Value.list(uses, quoted: true, conjunction: "and"))")
+                throw value.error("does not apply to policy \(kind.rawValue), which uses \(ScenarioNode.list(uses, quoted: true, conjunction: "and"))")
             }
         }
         let at = merged.value ?? p.value
-        func get(_ key: String, default d: Nanoseconds) -> (Nanoseconds, Value) {
+        func get(_ key: String, default d: Nanoseconds) -> (Nanoseconds, ScenarioNode) {
             guard let (value, parsed) = merged.fields[key], let ns = parsed as? Nanoseconds else { return (d, at) }
             return (ns, value)
         }

@@ -5,11 +5,11 @@ extension ScenarioReader {
     static let rolloutKeys = ["candidate", "baseline", "planned", "margin", "health", "search"]
     static let healthKeys = ["online_fraction", "window", "perturbation", "recover_within", "hold"]
 
-    func rollout(_ value: Value, fleet: [Scenario.Group], backend: Scenario.Backend) throws -> Rollout {
+    func rollout(_ value: ScenarioNode, fleet: [Scenario.Group], backend: Scenario.Backend) throws -> Rollout {
         let r = try value.mapping(keys: ScenarioReader.rolloutKeys,
                                   what: "a rollout (a mapping with candidate, baseline and planned)")
         let names = fleet.map(\.name)
-        func group(_ v: Value) throws -> String {
+        func group(_ v: ScenarioNode) throws -> String {
             let name = try v.string()
             guard names.contains(name) else { throw v.error(ScenarioReader.unknown("group", name, known: names)) }
             return name
@@ -19,7 +19,7 @@ extension ScenarioReader {
 
         let baselineValue = try r.required("baseline")
         var baseline: [String] = []
-        let items: [Value]
+        let items: [ScenarioNode]
         if case .sequence = baselineValue.node { items = try baselineValue.sequence() } else { items = [baselineValue] }
         guard !items.isEmpty else { throw baselineValue.error("expected at least one baseline group, got an empty list") }
         for item in items {
@@ -69,7 +69,7 @@ extension ScenarioReader {
     }
 
     /// A safety factor: `2x`, `2×`, `2` or `1.5x`; at least 1.
-    func margin(_ value: Value) throws -> Double {
+    func margin(_ value: ScenarioNode) throws -> Double {
         let what = "a factor like \"2x\" (at least 1)"
         var text = try value.text(expected: what).trimmingWhitespace().lowercased()
         if text.hasSuffix("x") || text.hasSuffix("×") { text.removeLast() }

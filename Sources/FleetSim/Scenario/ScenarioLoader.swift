@@ -44,7 +44,7 @@ public enum ScenarioLoader {
                                 message: "the scenario is empty; expected a mapping with version, name, duration, profiles, fleet and backend")
         }
         guard case .mapping = tree else {
-            throw Value(node: tree, path: .root, context: context)
+            throw ScenarioNode(node: tree, path: .root, context: context)
                 .expected("a scenario: a mapping with version, name, duration, profiles, fleet and backend")
         }
         for argument in overrides {
@@ -53,7 +53,7 @@ public enum ScenarioLoader {
             context.overrides.append((field, argument))
         }
         var reader = ScenarioReader(context: context)
-        return try reader.scenario(Value(node: tree, path: .root, context: context))
+        return try reader.scenario(ScenarioNode(node: tree, path: .root, context: context))
     }
 }
 
@@ -71,12 +71,12 @@ struct ScenarioReader {
                           "network", "profiles", "fleet", "backend", "timeline", "thresholds", "rollout",
                           "target", "time_scale", "observe", "hooks"]
 
-    mutating func scenario(_ root: Value) throws -> Scenario {
+    mutating func scenario(_ root: ScenarioNode) throws -> Scenario {
         let top = try root.mapping(keys: ScenarioReader.topKeys, ignoringPrefix: "x-")
 
         let versionValue = try top.required("version")
         let version = try versionValue.text(expected: "1")
-        guard Value.parseInteger(version) == ScenarioLoader.formatVersion else {
+        guard ScenarioNode.parseInteger(version) == ScenarioLoader.formatVersion else {
             throw versionValue.error("expected 1 (the scenario format this fleetsim reads), got \(versionValue.got)")
         }
         let name = try top.required("name").string()
@@ -86,7 +86,7 @@ struct ScenarioReader {
 
         let durationValue = try top.required("duration")
         duration = try durationValue.positiveDuration()
-        durationText = try durationValue.text(expected: Value.durationExample).trimmingWhitespace().description
+        durationText = try durationValue.text(expected: ScenarioNode.durationExample).trimmingWhitespace().description
 
         var interval = min(Time.minute, duration)
         if let intervalValue = top["interval"] {
@@ -127,7 +127,7 @@ struct ScenarioReader {
 
     /// `target:` (a URL, or a mapping with `url` and `headers`, each header's value read from a
     /// named environment variable: `{env: NAME}`), `time_scale:` and `observe:` (Prometheus URLs).
-    func live(_ target: Value?, _ timeScale: Value?, _ observe: Value?) throws -> Scenario.Live {
+    func live(_ target: ScenarioNode?, _ timeScale: ScenarioNode?, _ observe: ScenarioNode?) throws -> Scenario.Live {
         var live = Scenario.Live()
         if let target {
             var urlValue = target
@@ -165,7 +165,7 @@ struct ScenarioReader {
 
     // MARK: Fleet
 
-    func fleet(_ value: Value, profiles: [String: Scenario.Profile]) throws -> [Scenario.Group] {
+    func fleet(_ value: ScenarioNode, profiles: [String: Scenario.Profile]) throws -> [Scenario.Group] {
         let items = try value.sequence()
         guard !items.isEmpty else { throw value.error("expected at least one group of devices, got an empty list") }
         var groups: [Scenario.Group] = []
@@ -225,7 +225,7 @@ struct ScenarioReader {
         return groups
     }
 
-    func firmware(_ value: Value) throws -> FirmwareVersion {
+    func firmware(_ value: ScenarioNode) throws -> FirmwareVersion {
         let what = "a firmware version like \"3.8.0-b3\""
         // YAML reads 3.7 as a number: its text is still "3.7", which is what we want.
         guard let version = FirmwareVersion(try value.text(expected: what)) else { throw value.expected(what) }
@@ -233,7 +233,7 @@ struct ScenarioReader {
     }
 
     /// Reads the `devices:` CSV, relative to the scenario file's folder.
-    func roster(_ value: Value) throws -> ([DeviceRoster.Entry], String) {
+    func roster(_ value: ScenarioNode) throws -> ([DeviceRoster.Entry], String) {
         let written = try value.string()
         let path: String
         if written.hasPrefix("/") {
@@ -257,7 +257,7 @@ struct ScenarioReader {
     }
 
     /// A point in the run: a duration from t = 0, before the end.
-    func time(_ value: Value) throws -> Nanoseconds {
+    func time(_ value: ScenarioNode) throws -> Nanoseconds {
         let t = try value.duration()
         guard t < duration else {
             let written = try value.text(expected: "").trimmingWhitespace()
@@ -274,14 +274,14 @@ struct ScenarioReader {
         if let suggestion = Suggestion.closest(to: name, in: known) {
             message += "; did you mean \"\(suggestion)\"?"
         } else {
-            message += " (the scenario defines \(Value.list(known, quoted: true)))"
+            message += " (the scenario defines \(ScenarioNode.list(known, quoted: true)))"
         }
         return message
     }
 
     // MARK: Backend
 
-    func backend(_ value: Value) throws -> Scenario.Backend {
+    func backend(_ value: ScenarioNode) throws -> Scenario.Backend {
         let b = try value.mapping(keys: ["gateways", "load_balancer", "database", "admission"])
 
         let g = try b.required("gateways").mapping(keys: ["count", "memory_base", "memory_limit", "per_connection",
@@ -320,7 +320,7 @@ struct ScenarioReader {
     }
 
     /// Admission control settings, or nil for `off` (also `none`, `false` or an empty value).
-    func admission(_ value: Value) throws -> Scenario.Admission? {
+    func admission(_ value: ScenarioNode) throws -> Scenario.Admission? {
         if value.isNull { return nil }
         if case .scalar(let s) = value.node, ["off", "none", "false", "no"].contains(s.string.lowercased()) { return nil }
         let a = try value.mapping(keys: ["connect_rate", "burst", "max_pending", "retry_after"],
@@ -351,10 +351,10 @@ struct ScenarioReader {
 
     // MARK: Thresholds
 
-    func thresholds(_ value: Value) throws -> [Scenario.Threshold] {
+    func thresholds(_ value: ScenarioNode) throws -> [Scenario.Threshold] {
         var out: [Scenario.Threshold] = []
         for (metric, _, expressions) in try value.entries(what: "a mapping of metric to a list of conditions like \"p99 < 500\"") {
-            let items: [Value]
+            let items: [ScenarioNode]
             if case .sequence = expressions.node { items = try expressions.sequence() } else { items = [expressions] }
             for var item in items {
                 var abortOnFail = false

@@ -24,7 +24,7 @@ extension ScenarioReader {
     static let eventKeys = ["at", "action", "note"]
 
     /// Events in time order; events at the same time keep their order in the file.
-    func timeline(_ value: Value, fleet: [Scenario.Group], profiles: [String: Scenario.Profile], backend: Scenario.Backend) throws -> [Scenario.TimelineEvent] {
+    func timeline(_ value: ScenarioNode, fleet: [Scenario.Group], profiles: [String: Scenario.Profile], backend: Scenario.Backend) throws -> [Scenario.TimelineEvent] {
         if value.isNull { return [] }
         var events: [Scenario.TimelineEvent] = []
         let allKeys = ScenarioReader.eventKeys + ScenarioReader.actionKeys.flatMap(\.keys).reduce(into: [String]()) {
@@ -36,7 +36,7 @@ extension ScenarioReader {
             let action = try actionValue.choice(ScenarioReader.actionKeys.map(\.action))
             let keys = ScenarioReader.actionKeys.first(where: { $0.action == action })!.keys
             for key in e.presentKeys where !ScenarioReader.eventKeys.contains(key) && !keys.contains(key) {
-                throw e.value.context.error("does not apply to action \(action), which takes \(Value.list(keys, quoted: true, conjunction: "and"))",
+                throw e.value.context.error("does not apply to action \(action), which takes \(ScenarioNode.list(keys, quoted: true, conjunction: "and"))",
                                             at: e[key]!.path, mark: e.keyMark(key))
             }
             let at = try time(try e.required("at"))
@@ -61,8 +61,8 @@ extension ScenarioReader {
                     let text = try g.text(expected: "all or a gateway index")
                     if text.trimmingWhitespace().lowercased() != "all" {
                         let last = backend.gateways.count - 1
-                        guard let i = Value.parseInteger(text), (0...last).contains(i) else {
-                            let got = Value.parseInteger(text).map(String.init) ?? g.got
+                        guard let i = ScenarioNode.parseInteger(text), (0...last).contains(i) else {
+                            let got = ScenarioNode.parseInteger(text).map(String.init) ?? g.got
                             throw g.error("expected all or a gateway index from 0 to \(last), got \(got)")
                         }
                         gateway = i
@@ -80,7 +80,7 @@ extension ScenarioReader {
             case "fail-gateway":
                 let g = try e.required("gateway")
                 let last = backend.gateways.count - 1
-                guard let i = Value.parseInteger(try g.text(expected: "a gateway index")), (0...last).contains(i) else {
+                guard let i = ScenarioNode.parseInteger(try g.text(expected: "a gateway index")), (0...last).contains(i) else {
                     throw g.error("expected a gateway index from 0 to \(last), got \(g.got)")
                 }
                 kind = .failGateway(gateway: i, duration: try e.required("for").positiveDuration())
@@ -128,7 +128,7 @@ extension ScenarioReader {
                 kind = .featureFailure(model: model, firmware: firmware, message: message,
                                        duration: try e.required("for").positiveDuration())
             default:
-                throw actionValue.expected(Value.list(ScenarioReader.actionKeys.map(\.action), quoted: false))
+                throw actionValue.expected(ScenarioNode.list(ScenarioReader.actionKeys.map(\.action), quoted: false))
             }
             events.append(Scenario.TimelineEvent(at: at, action: kind, note: note))
         }
@@ -136,7 +136,7 @@ extension ScenarioReader {
         return events.indices.sorted { (events[$0].at, $0) < (events[$1].at, $1) }.map { events[$0] }
     }
 
-    func firmwareRange(_ value: Value) throws -> FirmwareRange {
+    func firmwareRange(_ value: ScenarioNode) throws -> FirmwareRange {
         let text = try value.text(expected: "a firmware range like \">=3.8.0-b3\"")
         do {
             return try FirmwareRange(parsing: text)

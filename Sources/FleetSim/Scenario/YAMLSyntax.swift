@@ -22,7 +22,7 @@ enum YAMLSyntax {
             let (line, column) = offset.map { position(ofCharacter: $0, in: yaml) } ?? (nil, nil)
             return ScenarioError(origin: .file(file, line: line, column: column), message: "invalid YAML: " + problem(of: error))
         case .duplicatedKeysInMapping(let duplicates, let context):
-            let keys = Value.list(duplicates, quoted: true)
+            let keys = ScenarioNode.list(duplicates, quoted: true)
             let message = duplicates.count == 1
                 ? "key \(keys) is given more than once in this mapping (first here)"
                 : "keys \(keys) are given more than once in this mapping (first here)"
@@ -44,7 +44,7 @@ enum YAMLSyntax {
         case .reader(let problem, _, _, _):
             return problem
         case .duplicatedKeysInMapping(let duplicates, _):
-            return "duplicate keys \(Value.list(duplicates, quoted: true))"
+            return "duplicate keys \(ScenarioNode.list(duplicates, quoted: true))"
         default:
             return String(describing: error).split(separator: "\n").first.map(String.init) ?? "unknown error"
         }

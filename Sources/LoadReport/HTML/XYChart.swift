@@ -1,7 +1,7 @@
 import Foundation
 
 /// A small SVG line chart over a numeric x axis (a share, a field's value), for the rollout
-/// report's sweeps. The report charts of `HTMLRenderer` share a time axis and milestone markers;
+/// report's sweeps. The report's charts (`TimeSeriesChart`) share a time axis and milestone markers;
 /// this one shares only their look (the `svg.chart` styles).
 public struct XYChart: Sendable {
     public struct Line: Sendable {
@@ -41,7 +41,7 @@ public struct XYChart: Sendable {
         let ys = lines.flatMap { $0.points.compactMap(\.y) }
         let xMin = xs.min() ?? 0, xMaxRaw = xs.max() ?? 1
         let xMax = xMaxRaw > xMin ? xMaxRaw : xMin + 1
-        let yTicks = Chart.niceTicks(max(ys.max() ?? 1, yAxis == .fraction ? 0.01 : 1e-9))
+        let yTicks = TimeSeriesChart.niceTicks(max(ys.max() ?? 1, yAxis == .fraction ? 0.01 : 1e-9))
         let yMax = yTicks.last ?? 1
         let plotW = XYChart.width - XYChart.left - XYChart.right, plotH = XYChart.height - XYChart.top - XYChart.bottom
         func x(_ v: Double) -> Double { XYChart.left + (v - xMin) / (xMax - xMin) * plotW }
@@ -83,15 +83,15 @@ public struct XYChart: Sendable {
     }
 
     func xTicks(_ lo: Double, _ hi: Double) -> [Double] {
-        let ticks = Chart.niceTicks(hi - lo).map { lo + $0 }
+        let ticks = TimeSeriesChart.niceTicks(hi - lo).map { lo + $0 }
         return ticks.filter { $0 <= hi + 1e-9 }
     }
 
     func label(_ v: Double, _ axis: Axis) -> String {
         switch axis {
         case .fraction: return v * 100 == (v * 100).rounded() ? String(format: "%.0f%%", v * 100) : String(format: "%.1f%%", v * 100)
-        case .seconds: return v >= 120 ? ScenarioClock.duration(v) : Chart.trim(v) + " s"
-        case .number: return Chart.label(v, .count)
+        case .seconds: return v >= 120 ? ScenarioClock.duration(v) : TimeSeriesChart.trim(v) + " s"
+        case .number: return TimeSeriesChart.label(v, .count)
         }
     }
 
