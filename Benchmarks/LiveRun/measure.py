@@ -2,12 +2,13 @@
 """Runs `fleetsim run` on the benchmark fleet against a target and measures, from /proc, the
 process's memory per device and CPU per heartbeat; the connect rate comes from the report's series.
 
-    measure.py FLEETSIM TARGET_URL [fleet.yaml]
+    measure.py FLEETSIM TARGET_URL [fleet.yaml] [--set path=value ...]
 """
 import json, os, subprocess, sys, tempfile, time
 
 fleetsim, target = sys.argv[1], sys.argv[2]
 scenario = sys.argv[3] if len(sys.argv) > 3 else os.path.join(os.path.dirname(__file__), "fleet.yaml")
+extra = sys.argv[4:]
 out = tempfile.mkdtemp(prefix="fleetsim-live-bench-")
 tick = os.sysconf("SC_CLK_TCK")
 
@@ -23,14 +24,14 @@ def status(pid):
     return int(fields["VmRSS"][0]) * 1024, int(fields["VmHWM"][0]) * 1024, cpu
 
 start = time.monotonic()
-p = subprocess.Popen([fleetsim, "run", scenario, "--target", target, "--out", out, "-q"],
+p = subprocess.Popen([fleetsim, "run", scenario, "--target", target, "--out", out, "-q"] + extra,
                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 samples = []  # (seconds since start, rss, peak, cpu)
 while p.poll() is None:
     try:
         rss, peak, cpu = status(p.pid)
         samples.append((time.monotonic() - start, rss, peak, cpu))
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+    except (FileNotFoundError, ProcessLookupError, IndexError, KeyError):  # gone, or a zombie
         pass
     time.sleep(0.05)
 err = p.stderr.read().decode()
@@ -59,7 +60,7 @@ print(f"devices {devices}, connects {summary['connects']}, ack timeouts {summary
 if first_full is not None:
     ramp = first_full - join_at
     print(f"all {devices} online {ramp:.1f} s after the joins began: >= {devices / ramp:,.0f} connects/s "
-          f"(interval {series['interval_s'] if 'interval_s' in series else 0.5} s; joins asked for 7,500/s)")
+          f"(to the interval's resolution, {report['series'].get('interval_s', '?')} s; joins asked for 7,500/s)")
 else:
     print("not every device came online")
 print(f"memory: {(peak - baseline) / devices / 1024:.2f} KiB per device (peak RSS {peak / 2**20:.1f} MiB - "

@@ -79,11 +79,18 @@ public struct LatencyRecorder: Sendable {
                            max: count == 0 ? nil : Double(maxValue) / 1_000)
     }
 
-    /// The recorded values as an HdrHistogram (microseconds, 3 significant digits).
-    public var histogram: Histogram<UInt64> {
+    /// The layout of every handshake histogram: microseconds, 1 µs to 1 h (growing past it), 3
+    /// significant digits.
+    public static var emptyHistogram: Histogram<UInt64> {
         var h = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000,
                                   numberOfSignificantValueDigits: .three)
         h.autoResize = true
+        return h
+    }
+
+    /// The recorded values as an HdrHistogram (microseconds, 3 significant digits).
+    public var histogram: Histogram<UInt64> {
+        var h = LatencyRecorder.emptyHistogram
         for i in counts.indices where counts[i] != 0 {
             let v = i == LatencyRecorder.index(maxValue) ? maxValue : LatencyRecorder.value(i)
             _ = h.record(v, count: UInt64(counts[i]))

@@ -1,14 +1,20 @@
 import Foundation
+import Histogram
 
 /// `series.jsonl`: a live run's report, interval by interval, appended and flushed as it goes,
 /// so that nothing measured is lost when the process is killed (`kill -9` included).
 ///
 /// The first line describes the run; every later line holds one interval's row of the series,
-/// and the run's milestones, summary, storm metrics and
-/// handshake histogram so far. `rebuild(path:)` turns the file back into the report of the
-/// intervals it holds (`fleetsim report series.jsonl`).
+/// and the run's milestones, summary, storm metrics and handshake histogram so far (its non-empty
+/// buckets only: the full bucket array, encoded every interval, cost a live run more CPU than its
+/// devices). `rebuild(path:)` turns the file back into the report of the intervals it holds
+/// (`fleetsim report series.jsonl`).
+///
+/// Each line is one `write(2)`: once it returns, the line survives the process (`kill -9`
+/// included); no `fsync`, which would guard against a power cut at the cost of a disk flush per
+/// interval.
 public final class SeriesLog {
-    public static let schemaName = "fleetsim.series/1"
+    public static let schemaName = "fleetsim.series/2"
 
     struct Header: Codable {
         var schema: String
@@ -29,11 +35,17 @@ public final class SeriesLog {
         var milestones: [Report.Milestone]
         var summary: Report.Summary
         var storm: Report.Storm
-        var histograms: Report.Histograms
+        /// The handshake histogram (microseconds) so far: `[value, count]` per non-empty bucket.
+        var handshakeUs: [[UInt64]]
+        enum CodingKeys: String, CodingKey {
+            case series, milestones, summary, storm
+            case handshakeUs = "handshake_us"
+        }
     }
 
     private let handle: FileHandle
     private var written = 0
+    private let encoder = JSONEncoder()
 
     public init(path: String, info: Recorder.RunInfo, intervalS: Double) throws {
         guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
@@ -60,17 +72,16 @@ public final class SeriesLog {
             row.pendingHandshakes = [report.series.pendingHandshakes[i]]
             row.backendMemoryBytes = [report.series.backendMemoryBytes[i]]
             row.handshakeP50Ms = [report.series.handshakeP50Ms[i]]; row.handshakeP99Ms = [report.series.handshakeP99Ms[i]]
-            write(Line(series: row, milestones: report.milestones, summary: report.summary, storm: report.storm, histograms: report.histograms))
+            let buckets = report.histograms.handshakeUs.recordedValues().map { [$0.value, $0.count] }
+            write(Line(series: row, milestones: report.milestones, summary: report.summary, storm: report.storm,
+                       handshakeUs: buckets))
             written += 1
         }
-        try? handle.synchronize()
     }
 
     public func close() { try? handle.close() }
 
     private func write<T: Encodable>(_ value: T) {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .useDefaultKeys
         guard var data = try? encoder.encode(value) else { return }
         data.append(0x0A)
         handle.write(data)
@@ -107,8 +118,15 @@ public final class SeriesLog {
                             summary: last.summary, storm: last.storm, milestones: last.milestones,
                             series: series,
                             thresholds: header.thresholds.map { Report.ThresholdResult(metric: $0[0], expression: $0[1]) },
-                            histograms: last.histograms)
+                            histograms: Report.Histograms(handshakeUs: histogram(last.handshakeUs)))
         report.incomplete = "rebuilt from \(path) (\(rows.count) intervals)"
         return report
+    }
+
+    /// A histogram with the recorder's layout (`LatencyRecorder.histogram`) holding these buckets.
+    static func histogram(_ buckets: [[UInt64]]) -> Histogram<UInt64> {
+        var h = LatencyRecorder.emptyHistogram
+        for b in buckets where b.count == 2 { _ = h.record(b[0], count: b[1]) }
+        return h
     }
 }

@@ -31,6 +31,25 @@ import LoadReport
         #expect(r.storm.retryAmplification.map { $0 > 1 } == true)
     }
 
+    /// The live postmortem's own model keys are its live figures in scenario time, so simulating
+    /// it predicts the live run: the 800 scanning devices hold, the 1,000 do not, the block ends
+    /// it; the indexed twin passes the gate its file carries.
+    @Test func theLivePostmortemSimulatedTellsTheSameStory() throws {
+        let live = try ScenarioRuns.run(ScenarioRuns.shipped("airtame-2020-02-08-live.yaml"))
+        let adds = 1.5 * Self.hour, block = 3 * Self.hour
+        #expect(live.milestones(.fleetCollapse).allSatisfy { $0.tS > adds })
+        #expect(live.milestones(.fleetCollapse).contains { $0.tS < block })
+        #expect(live.summary.backendCrashes > 0)
+        #expect(live.milestones(.recovered).contains { $0.tS > block && $0.tS < block + 1800 })
+        let thursday = try ScenarioRuns.run(ScenarioRuns.shipped("airtame-2020-02-08-live.yaml"),
+                                            overrides: ["fleet.friday-adds.count=0"])
+        #expect(thursday.summary.backendCrashes == 0)
+        #expect(thursday.summary.onlineFractionMin > 0.95)
+        var indexed = try ScenarioRuns.run(ScenarioRuns.shipped("airtame-2020-02-08-indexed-live.yaml"))
+        try indexed.evaluateThresholds()
+        #expect(indexed.thresholdsHeld, "\(indexed.thresholds)")
+    }
+
     @Test func withTheUUIDLookedUpByIndexThereIsNoCascade() throws {
         let r = try ScenarioRuns.run(ScenarioRuns.shipped("airtame-2020-02-08-indexed.yaml"))
         #expect(r.summary.backendCrashes == 0)

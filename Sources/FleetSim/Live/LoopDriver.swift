@@ -68,7 +68,7 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
             Slot(machine: DeviceMachine(random: plan.random(ofDevice: d)), device: Int32(d), group: UInt16(plan.group(ofDevice: d)))
         }
         connections = Array(repeating: nil, count: devices.count)
-        wheel = TimerWheel(tick: 5_000_000)
+        wheel = TimerWheel(tick: LoopDriver.tick)
         recorder = Recorder(interval: interval, groups: plan.groups.count)
         lostThisSecond.reserveCapacity(1024)
         // Joins: each device at its plan time; a warm group's devices spread over their first
@@ -82,10 +82,16 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         }
     }
 
+    /// The wheel's tick: how late a timer may fire, and how often an idle loop wakes. Each wake-up
+    /// of a loop costs tens of microseconds of kernel time on these machines (Benchmarks/LiveRun),
+    /// so 20 ms: a heartbeat or a deadline is at most 20 ms late on the wall clock (0.6 s of
+    /// scenario time at `time_scale: 30`).
+    static let tick: Int64 = 20_000_000
+
     /// Starts the tick (call on the loop).
     func start() {
         loop.assertInEventLoop()
-        tickTask = loop.scheduleRepeatedTask(initialDelay: .milliseconds(5), delay: .milliseconds(5)) { [weak self] _ in
+        tickTask = loop.scheduleRepeatedTask(initialDelay: .nanoseconds(LoopDriver.tick), delay: .nanoseconds(LoopDriver.tick)) { [weak self] _ in
             self?.tick()
         }
     }
