@@ -29,10 +29,12 @@ struct BackendCommand: ParsableCommand {
             /admin/admission (body: 'off' or 'rate=200 burst=400 max-pending=100 retry-after=30s'), \
             /admin/restart (drop every connection and keep the device listener closed for --restart-delay, \
             or for the body's 'down=30s'), /admin/db-workers (body: N, this process's database workers from \
-            now on; running queries finish).
+            now on; running queries finish), /admin/fault (body: 'http-errors fraction=0.3 status=503 \
+            retry-after=30s', 'latency add=2s', 'db-errors fraction=0.5', 'KIND off' or 'off': faults on until \
+            turned off, counted in /metrics).
 
-            With --processes N, the processes share the port and the registry file: block, lookup and \
-            admission changes made through /admin reach all of them within half a second; /admin/restart \
+            With --processes N, the processes share the port and the registry file: block, lookup, \
+            admission and fault changes made through /admin reach all of them within half a second; /admin/restart \
             and /admin/db-workers act on the process that answered, and /metrics describes it \
             (fleetsim_backend_process_info names it). To reach one process on purpose, each also serves \
             /metrics, /healthz and /admin on a loopback control port of its own, open even while its device \

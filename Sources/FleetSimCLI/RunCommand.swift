@@ -68,13 +68,9 @@ struct RunCommand: ParsableCommand {
         let target = self.target ?? s.live.target
         let unsupported = LiveRunner.unsupportedActions(s, target: target)
         if let first = unsupported.first {
-            if s.timeline[first.index].action.hookName == nil {
-                throw CLIFailure.input("\(scenario): timeline[\(first.index)]: \(first.action) is a simulated fault: "
-                                       + "live runs cannot apply it yet, to the embedded backend or a target (fleetsim simulate runs it)")
-            }
             throw CLIFailure.input("\(scenario): timeline[\(first.index)]: \(first.action) cannot be applied to target \(target ?? ""): "
                                    + "give it a hook (hooks.\(first.action): {http: \"POST URL\", token_env: VAR} or {shell: COMMAND}); "
-                                   + "only add-devices and drop-sessions need none")
+                                   + "only add-devices, drop-sessions, dns-failure and remove-devices need none (the devices carry them out)")
         }
         if target != nil, let missing = LiveRunner.missingHookToken(s) {
             throw CLIFailure.input("\(scenario): \(missing)")

@@ -20,6 +20,7 @@ extension BackendCore {
             "admission": admissionLimits.description,
             "listening": isListening,
             "db_workers": database?.workers ?? configuration.databaseWorkers,
+            "faults": faults.description.split(separator: "\n").map(String.init),
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self) + "\n"
@@ -45,6 +46,8 @@ extension BackendCore {
     ///     POST /admin/restart         drop every connection, reopen the listener after the restart delay,
     ///                                 or after the body's duration (`down=30s`, or just `30s`)
     ///     POST /admin/db-workers      body: N, the number of database workers from now on (this process)
+    ///     POST /admin/fault           body: http-errors fraction=0.3 [status=503] [retry-after=30s],
+    ///                                 latency add=2s, db-errors fraction=0.5, KIND off, or off (see `FaultInjection`)
     func admin(method: HTTPMethod, path: String, authorization: String?, body: String) -> AdminResult {
         let result = adminRoute(method: method, path: path, authorization: authorization, body: body)
         if result.status == .ok, method == .POST {
@@ -52,6 +55,7 @@ extension BackendCore {
             case "/admin/block", "/admin/unblock": publishControls([.block])
             case "/admin/lookup": publishControls([.lookup])
             case "/admin/admission": publishControls([.admission])
+            case "/admin/fault": publishControls([.faults])
             default: break
             }
         }
@@ -101,6 +105,11 @@ extension BackendCore {
         case (.POST, "/admin/admission"):
             do { admissionLimits = try AdmissionLimits(parsing: text) } catch { return bad("admission: \(error)") }
             return AdminResult(status: .ok, body: stateJSON())
+        case (.POST, "/admin/fault"):
+            var next = faults
+            do { try next.apply(parsing: text) } catch { return bad("fault: \(error)") }
+            faults = next
+            return AdminResult(status: .ok, body: stateJSON())
         case (.POST, "/admin/restart"):
             var down: TimeAmount?
             if !text.isEmpty {
@@ -121,7 +130,7 @@ extension BackendCore {
             }
             return AdminResult(status: .ok, body: stateJSON())
         case (_, "/admin"), (_, "/admin/block"), (_, "/admin/unblock"), (_, "/admin/lookup"), (_, "/admin/admission"), (_, "/admin/restart"),
-             (_, "/admin/db-workers"):
+             (_, "/admin/db-workers"), (_, "/admin/fault"):
             return AdminResult(status: .methodNotAllowed, body: "method not allowed\n", contentType: "text/plain; charset=utf-8")
         default:
             return AdminResult(status: .notFound, body: "unknown admin route; see GET /admin\n", contentType: "text/plain; charset=utf-8")

@@ -21,6 +21,7 @@ final class BackendCore: @unchecked Sendable {
 
     private let lookup: NIOLockedValueBox<LookupPolicy>
     private let admission: NIOLockedValueBox<(limits: AdmissionLimits, gate: AdmissionGate)>
+    private let faultBox = NIOLockedValueBox(FaultInjection())
     private let listeningBox = NIOLockedValueBox(false)
     private let busyFractionBox = NIOLockedValueBox(0.0)
     private let channels = NIOLockedValueBox([ObjectIdentifier: Channel]())
@@ -59,6 +60,12 @@ final class BackendCore: @unchecked Sendable {
             let gate = AdmissionGate(policy: newValue.policy, now: BackendCore.monotonicNanos())
             admission.withLockedValue { $0 = (newValue, gate) }
         }
+    }
+
+    /// Faults injected at run time (`/admin/fault`); all off at start.
+    var faults: FaultInjection {
+        get { faultBox.withLockedValue { $0 } }
+        set { faultBox.withLockedValue { $0 = newValue } }
     }
 
     var isListening: Bool {
@@ -106,12 +113,16 @@ final class BackendCore: @unchecked Sendable {
 
     // MARK: database work (runs on a database worker)
 
-    func runHandshakeQuery(_ connection: RegistryConnection, uuid: String, firmware: String, kind: LookupKind) -> HandshakeOutcome {
+    /// The hello's lookup (and the registration of an unknown device). `failing`: a `db-errors`
+    /// fault fails it: the lookup still runs and costs its time, and the outcome is `.failed`.
+    func runHandshakeQuery(_ connection: RegistryConnection, uuid: String, firmware: String, kind: LookupKind,
+                           failing: Bool = false) -> HandshakeOutcome {
         do {
             var start = DispatchTime.now().uptimeNanoseconds
             let found = try connection.lookup(uuid: uuid, kind: kind)
             var end = DispatchTime.now().uptimeNanoseconds
             metrics.query(kind == .indexed ? .indexed : .scan, seconds: Double(end - start) / 1e9)
+            if failing { return .failed }
             if found != nil { return .welcome }
             start = end
             try connection.register(uuid: uuid, firmware: firmware, now: BackendCore.unixNow())

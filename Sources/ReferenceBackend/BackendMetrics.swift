@@ -40,6 +40,8 @@ public enum RejectCause: String, Sendable, CaseIterable {
     case notFound = "not_found"                        // HTTP 404
     case unauthorized = "unauthorized"                 // HTTP 401 on /admin
     case databaseError = "database_error"              // 1011
+    case faultHTTPError = "fault_http_error"           // the http-errors fault's status at upgrade (/admin/fault)
+    case faultDatabaseError = "fault_db_error"         // the db-errors fault: 1011 after a lookup, or a heartbeat not acknowledged
 }
 
 /// The database query kinds timed in the latency histogram.
@@ -75,6 +77,8 @@ final class BackendMetrics: @unchecked Sendable {
         var lastSeenWritten: UInt64 = 0
         var listening = false
         var upgrades: UInt64 = 0
+        /// Answers (to a hello or a heartbeat) the latency fault delayed.
+        var faultDelayed: UInt64 = 0
     }
 
     private let lock = NIOLock()

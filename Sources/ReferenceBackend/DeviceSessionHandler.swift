@@ -112,9 +112,17 @@ final class DeviceSessionHandler: ChannelInboundHandler {
                 close(context: context, code: DeviceCloseCode.policyViolation, reason: "heartbeat before welcome", cause: .protocolViolation)
                 return
             }
+            let faults = core.faults
+            // A heartbeat whose database work fails (the db-errors fault) is not acknowledged.
+            if faults.failsQuery() { core.metrics.reject(.faultDatabaseError); return }
             core.metrics.heartbeat()
             core.lastSeen.touch(uuid: uuid, at: BackendCore.unixNow())
-            send(seq.map { "{\"type\":\"ack\",\"seq\":\($0)}" } ?? "{\"type\":\"ack\"}", context: context)
+            let ack = seq.map { "{\"type\":\"ack\",\"seq\":\($0)}" } ?? "{\"type\":\"ack\"}"
+            guard let delay = faults.latency else { send(ack, context: context); return }
+            core.metrics.withState { $0.faultDelayed += 1 }
+            context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay)) { [self] in
+                if state == .online, context.channel.isActive { send(ack, context: context) }
+            }
         case .other(let type):
             close(context: context, code: DeviceCloseCode.policyViolation, reason: "unknown message type \(type.prefix(40))", cause: .unknownType)
         }
@@ -158,25 +166,38 @@ final class DeviceSessionHandler: ChannelInboundHandler {
         let eventLoop = context.eventLoop
         let core = self.core
         let memory = core.pendingMemory.hold()
+        // The faults in force at hello, as the model reads them when it issues the query.
+        let faults = core.faults
+        let failing = faults.failsQuery()
+        let delay = faults.latency
+        if delay != nil { core.metrics.withState { $0.faultDelayed += 1 } }
+        // The answer comes after the latency fault's delay when one is on; the handshake stays
+        // pending meanwhile (its count and its memory), as in the model.
         core.database.submit({ connection in
             // Runs even when the device has gone by now: the database cannot know.
-            let outcome = core.runHandshakeQuery(connection, uuid: uuid, firmware: firmwareText, kind: kind)
-            core.pendingMemory.release(memory)
-            eventLoop.execute {
+            let outcome = core.runHandshakeQuery(connection, uuid: uuid, firmware: firmwareText, kind: kind, failing: failing)
+            Self.onLoop(eventLoop, after: delay) {
+                core.pendingMemory.release(memory)
                 core.metrics.endPending()
-                self.lookupFinished(outcome, context: context)
+                self.lookupFinished(outcome, injected: failing, context: context)
             }
         }, expired: {
             // The pool's acquire timeout: the query never runs, the device gets 1011.
-            core.pendingMemory.release(memory)
-            eventLoop.execute {
+            Self.onLoop(eventLoop, after: delay) {
+                core.pendingMemory.release(memory)
                 core.metrics.endPending()
-                self.lookupFinished(.queueTimeout, context: context)
+                self.lookupFinished(.queueTimeout, injected: false, context: context)
             }
         })
     }
 
-    private func lookupFinished(_ outcome: HandshakeOutcome, context: ChannelHandlerContext) {
+    /// Runs `body` on the loop: at once, or after `delay` (the latency fault).
+    @preconcurrency
+    private static func onLoop(_ loop: EventLoop, after delay: Nanoseconds?, _ body: @escaping @Sendable () -> Void) {
+        if let delay { loop.scheduleTask(in: .nanoseconds(delay), body) } else { loop.execute(body) }
+    }
+
+    private func lookupFinished(_ outcome: HandshakeOutcome, injected: Bool, context: ChannelHandlerContext) {
         guard state == .lookingUp, context.channel.isActive else {
             core.metrics.handshake(.abandoned)
             return
@@ -184,8 +205,9 @@ final class DeviceSessionHandler: ChannelInboundHandler {
         if outcome == .failed || outcome == .queueTimeout {
             core.metrics.handshake(outcome)
             close(context: context, code: DeviceCloseCode.internalError,
-                  reason: outcome == .failed ? "registry unavailable" : "registry busy: the lookup waited past the queue timeout",
-                  cause: .databaseError)
+                  reason: outcome == .queueTimeout ? "registry busy: the lookup waited past the queue timeout"
+                      : injected ? "registry unavailable (injected fault: db-errors)" : "registry unavailable",
+                  cause: injected && outcome == .failed ? .faultDatabaseError : .databaseError)
             return
         }
         core.metrics.handshake(outcome)

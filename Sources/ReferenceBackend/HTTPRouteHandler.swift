@@ -7,6 +7,8 @@ import NIOWebSocket
 enum UpgradeRejection {
     case blocked(firmware: String)
     case admission(cause: RejectCause, retryAfter: Int)
+    /// The `http-errors` fault (`/admin/fault`): this status, with a Retry-After in whole seconds when given.
+    case fault(status: Int, retryAfter: Int?)
 }
 
 /// Plain HTTP beside the WebSocket endpoint: `/metrics`, `/healthz`, `/admin/…`, and the answer to
@@ -106,6 +108,12 @@ final class HTTPRouteHandler: ChannelInboundHandler, RemovableChannelHandler {
                 var headers = HTTPHeaders()
                 headers.add(name: "Retry-After", value: String(retryAfter))
                 respond(context: context, status: .serviceUnavailable, headers: headers, body: "try again later\n", keepAlive: false)
+            case .fault(let status, let retryAfter):
+                core.metrics.reject(.faultHTTPError)
+                var headers = HTTPHeaders()
+                if let retryAfter { headers.add(name: "Retry-After", value: String(retryAfter)) }
+                respond(context: context, status: HTTPResponseStatus(statusCode: status), headers: headers,
+                        body: "injected fault: http-errors\n", keepAlive: false)
             }
             return
         }

@@ -26,6 +26,13 @@ extension BackendCore {
         line("fleetsim_backend_heartbeats_total", "", s.heartbeats)
         family("fleetsim_backend_rejects_total", "counter", "Requests, messages and connections turned away, by cause.")
         for c in RejectCause.allCases { line("fleetsim_backend_rejects_total", "cause=\"\(c.rawValue)\"", s.rejects[c] ?? 0) }
+        family("fleetsim_backend_fault_delayed_total", "counter", "Answers to a hello or a heartbeat sent late by the latency fault (/admin/fault).")
+        line("fleetsim_backend_fault_delayed_total", "", s.faultDelayed)
+        let injected = faults
+        family("fleetsim_backend_fault_active", "gauge", "1 while a fault injected by /admin/fault is on, by kind.")
+        for kind in FaultInjection.Kind.allCases {
+            line("fleetsim_backend_fault_active", "kind=\"\(kind.rawValue)\"", injected.isOn(kind) ? 1 : 0)
+        }
         family("fleetsim_backend_db_queue_length", "gauge", "Database jobs waiting for a worker.")
         line("fleetsim_backend_db_queue_length", "", database?.queueLength ?? 0)
         family("fleetsim_backend_db_workers", "gauge", "Database worker threads.")

@@ -282,6 +282,12 @@ public final class ReferenceBackend: @unchecked Sendable {
                         routes.upgradeRejection = .blocked(firmware: text)
                         return nil
                     }
+                    // The http-errors fault comes before admission control, as in the model.
+                    if let fault = core.faults.refusesUpgrade() {
+                        routes.upgradeRejection = .fault(status: fault.status,
+                                                         retryAfter: fault.retryAfter.map(BackendCore.wholeSeconds))
+                        return nil
+                    }
                     if let rejection = core.admitUpgrade() {
                         core.metrics.handshake(.admission)
                         routes.upgradeRejection = rejection

@@ -1,7 +1,7 @@
 import DeviceModel
 import Foundation
 
-/// Runtime controls (block list, lookup strategy, admission limits) shared by every process that
+/// Runtime controls (block list, lookup strategy, admission limits, injected faults) shared by every process that
 /// serves one port and one registry file (`--processes N`): an admin request reaches one process,
 /// which applies it and writes it to the `backend_controls` table; the others read the table every
 /// `controlsPollInterval` and apply what changed.
@@ -13,13 +13,14 @@ enum SharedControls {
             version INTEGER NOT NULL)
         """
 
-    enum Name: String, CaseIterable { case block, lookup, admission }
+    enum Name: String, CaseIterable { case block, lookup, admission, faults }
 
     /// The current value of each control, as text that `apply` reads back.
     static func encode(_ core: BackendCore) -> [Name: String] {
         [.block: core.blockList.current.map(\.text).joined(separator: "\n"),
          .lookup: core.lookupPolicy.description,
-         .admission: core.admissionLimits.description]
+         .admission: core.admissionLimits.description,
+         .faults: core.faults.description]
     }
 
     static func apply(_ name: Name, _ value: String, to core: BackendCore) {
@@ -31,6 +32,9 @@ enum SharedControls {
             if let policy = try? LookupPolicy(parsing: value) { core.lookupPolicy = policy }
         case .admission:
             if let limits = try? AdmissionLimits(parsing: value) { core.admissionLimits = limits }
+        case .faults:
+            var faults = FaultInjection()
+            if (try? faults.apply(parsing: value)) != nil { core.faults = faults }
         }
     }
 

@@ -40,7 +40,7 @@ private func run(_ yaml: String) throws -> Report {
     return simulation.run()
 }
 
-private extension Report {
+extension Report {
     /// The series value of the interval ending at `t` seconds.
     func at(_ t: Double, _ path: KeyPath<Report.Series, [Int]>) -> Int { series[keyPath: path][series.tS.firstIndex(of: t)!] }
     func onlineFraction(at t: Double) -> Double { Double(at(t, \.online)) / Double(at(t, \.eligible)) }
@@ -190,12 +190,36 @@ private let start = 1800.0, end = 2400.0
         #expect(r.sum(\.connects, from: 3300, to: 5400) > 0)
     }
 
-    @Test func liveRunsRefuseEveryFaultAction() throws {
-        let s = try ScenarioLoader.load(yaml: faultScenario("action: outage, for: 10m"), path: "fault.yaml")
-        #expect(LiveRunner.unsupportedActions(s, target: nil).map(\.action) == ["outage"])
-        #expect(LiveRunner.unsupportedActions(s, target: "ws://example.invalid/device").map(\.action) == ["outage"])
-        let ok = try ScenarioLoader.load(yaml: faultScenario("action: block, firmware: \"3.8.x\""), path: "fault.yaml")
-        #expect(LiveRunner.unsupportedActions(ok, target: nil).isEmpty)
+    @Test func liveRunsApplyEveryFaultWithTheEmbeddedBackendAndTheBackendsFaultsNeedAHookOnATarget() throws {
+        let target = "ws://example.invalid/device"
+        let backendFaults = ["outage, for: 10m", "fail-gateway, gateway: 2, for: 10m", "http-errors, fraction: 30%, for: 10m",
+                             "latency, add: 2s, for: 10m", "db-errors, fraction: 50%, for: 10m",
+                             "feature-failure, model: hub, message: call-join, for: 10m"]
+        for action in backendFaults {
+            let s = try ScenarioLoader.load(yaml: faultScenario("action: \(action)"), path: "fault.yaml")
+            #expect(LiveRunner.unsupportedActions(s, target: nil).isEmpty)
+            #expect(LiveRunner.unsupportedActions(s, target: target).map(\.action) == [s.timeline[0].action.name])
+        }
+        for action in ["dns-failure, for: 10m", "remove-devices, group: others", "power-off, group: others"] {
+            let s = try ScenarioLoader.load(yaml: faultScenario("action: \(action)"), path: "fault.yaml")
+            #expect(LiveRunner.unsupportedActions(s, target: target).isEmpty, "the devices carry out \(action)")
+        }
+        let hooked = try ScenarioLoader.load(yaml: faultScenario("action: http-errors, fraction: 30%, for: 10m")
+            + "\nhooks:\n  http-errors: { shell: \"echo {phase} {fraction} {status} {retry_after} {for} {at}\" }\n", path: "fault.yaml")
+        #expect(LiveRunner.unsupportedActions(hooked, target: target).isEmpty)
+    }
+
+    @Test func aFaultsHookCanUseOnlyItsOwnValuesAndAClientSideFaultTakesNone() throws {
+        for (hooks, message) in [
+            ("latency: { shell: \"echo {fraction}\" }",
+             "hooks.latency.shell: {fraction} is not a value of latency; its hook can use {add}, {for}, {phase}, {at}"),
+            ("dns-failure: { shell: x }", "hooks.dns-failure: dns-failure is carried out by the devices themselves and takes no hook"),
+        ] {
+            #expect {
+                try ScenarioLoader.load(yaml: faultScenario("action: latency, add: 2s, for: 10m") + "\nhooks:\n  " + hooks + "\n",
+                                        path: "fault.yaml")
+            } throws: { "\($0)".contains(message) }
+        }
     }
 
     @Test func mergedShardsAddTheirDNSFailures() throws {

@@ -145,10 +145,14 @@ import Testing
               unblock:
                 shell: printf '%s at %s' {firmware} "$FLEETSIM_AT" > \(dir)/unblocked.txt
                 timeout: 10s
+              http-errors:
+                shell: printf '%s %s %s %s %s\\n' {phase} {fraction} {status} {retry_after} {for} >> \(dir)/faults.txt
             timeline:
               - { at: 6s, action: block, firmware: ">=3.8.0-b3" }
               - { at: 8s, action: drop-sessions, fraction: 100% }
               - { at: 12s, action: unblock, firmware: ">=3.8.0-b3" }
+              - { at: 13s, action: http-errors, fraction: 50%, for: 2s }
+              - { at: 13s, action: dns-failure, for: 1s }
             """
         try yaml.write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
 
@@ -169,6 +173,12 @@ import Testing
         #expect((summary["rejects"] as! Int) >= 50)
         // The shell hook got its values shell-quoted and in its environment.
         #expect(try String(contentsOfFile: dir + "/unblocked.txt", encoding: .utf8) == ">=3.8.0-b3 at 12s")
+        // A fault's hook runs at its start and at its end, with its values in wall time; a
+        // client-side fault (dns-failure) needs none.
+        #expect(try String(contentsOfFile: dir + "/faults.txt", encoding: .utf8) == "start 0.5 503 none 1s\nend 0.5 503 none 1s\n")
+        #expect(milestones.contains { $0.hasPrefix("50% of upgrades answered 503 without Retry-After for 2s (hook: exit 0 in") }, "\(milestones)")
+        #expect(milestones.contains { $0.hasPrefix("http-errors over: upgrades answered normally (hook: exit 0 in") }, "\(milestones)")
+        #expect(milestones.contains("dns-failure over: the name resolves again"))
         // The secret is nowhere in what the run wrote.
         for file in try FileManager.default.contentsOfDirectory(atPath: dir + "/out") {
             let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/out/" + file)), as: UTF8.self)

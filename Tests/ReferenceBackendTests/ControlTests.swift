@@ -237,6 +237,8 @@ import Testing
             #expect(await eventually { second.blockedFirmware.map(\.text) == [">=3.8.0-b3"] })
             _ = second.core.admin(method: .POST, path: "/admin/admission", authorization: "Bearer t", body: "max-pending=7")
             #expect(await eventually { first.admissionLimits.maxPendingHandshakes == 7 })
+            _ = first.core.admin(method: .POST, path: "/admin/fault", authorization: "Bearer t", body: "db-errors fraction=0.5")
+            #expect(await eventually { second.core.faults.dbErrorFraction == 0.5 })
             #expect(first.blockedFirmware.map(\.text) == [">=3.8.0-b3"], "a change to one control leaves the others alone")
             _ = second.core.admin(method: .POST, path: "/admin/unblock", authorization: "Bearer t", body: "all")
             #expect(await eventually { first.blockedFirmware.isEmpty })

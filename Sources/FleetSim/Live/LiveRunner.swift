@@ -58,6 +58,10 @@ public final class LiveRunner {
     private var lastCrashes: Double = 0
     private var lastSample = Recorder.BackendSample()
     private var hookRunner: HookRunner?
+    /// The timeline event whose fault of each kind is in force (`http-errors`, `latency`,
+    /// `db-errors`, `dns-failure`): a later fault of a kind replaces an earlier one, whose end then
+    /// changes nothing, as in the model. `feature-failure`s are tracked by the loops, per message.
+    private var faultOwners: [String: Int] = [:]
 
     public init(scenario: Scenario, options: Options) {
         self.scenario = scenario
@@ -65,20 +69,14 @@ public final class LiveRunner {
         self.plan = FleetPlan(scenario: scenario, shard: options.shard)
     }
 
-    /// Timeline actions a run cannot apply: with the embedded backend, only the faults (`outage`,
-    /// `fail-gateway`, `http-errors`, `latency`, `db-errors`, `dns-failure`, `remove-devices`,
-    /// `feature-failure`: simulated only, for now); against another target, also the backend's
-    /// actions that have no hook (`hooks:`). The device-side ones (`add-devices`,
-    /// `drop-sessions`) always apply.
+    /// Timeline actions a run cannot apply: none with the embedded backend (its admin API applies
+    /// every backend action and fault); against another target, the backend's actions and faults
+    /// that have no hook (`hooks:`). What the devices carry out themselves (`add-devices`,
+    /// `drop-sessions`, `dns-failure`, `remove-devices`) always applies.
     public static func unsupportedActions(_ scenario: Scenario, target: String?) -> [(index: Int, action: String)] {
         scenario.timeline.enumerated().compactMap { i, e in
-            switch e.action {
-            case .addDevices, .dropSessions: return nil
-            case .block, .unblock, .restartGateways, .setDatabaseCores, .setAdmission:
-                return target == nil || scenario.live.hooks[e.action.name] != nil ? nil : (i, e.action.name)
-            case .outage, .failGateway, .httpErrors, .latency, .dbErrors, .dnsFailure, .removeDevices, .featureFailure:
-                return (i, e.action.name)
-            }
+            guard let name = e.action.hookName else { return nil }
+            return target == nil || scenario.live.hooks[name] != nil ? nil : (i, name)
         }
     }
 
@@ -150,6 +148,8 @@ public final class LiveRunner {
         let series = try SeriesLog(path: options.folder + "/series.jsonl", info: info, intervalS: Time.seconds(scenario.interval))
         let timeline = scenario.timeline.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }
         var nextEvent = 0
+        /// Fault ends due, by time (then start order): a fault's `for` on the scenario clock.
+        var ends: [(at: Nanoseconds, index: Int)] = []
         var nextInterval = 1
         var merged = empty.report(info, durationS: 0)
         var incomplete: String?
@@ -166,11 +166,24 @@ public final class LiveRunner {
 
         runLoop: while true {
             let now = clock.now()
-            // Timeline events due.
-            while nextEvent < timeline.count, timeline[nextEvent].element.at <= now, timeline[nextEvent].element.at <= scenario.duration {
-                let (index, event) = timeline[nextEvent]
-                nextEvent += 1
-                apply(event, index: index, at: event.at, drivers: drivers)
+            // Timeline events and fault ends due, in time order; at the same time a start comes
+            // before an end, as in the simulation's queue.
+            while true {
+                let startAt = nextEvent < timeline.count ? timeline[nextEvent].element.at : .max
+                let endAt = ends.first?.at ?? .max
+                guard min(startAt, endAt) <= now, min(startAt, endAt) <= scenario.duration else { break }
+                if startAt <= endAt {
+                    let (index, event) = timeline[nextEvent]
+                    nextEvent += 1
+                    apply(event, index: index, at: event.at, drivers: drivers)
+                    if let duration = event.action.faultDuration {
+                        let end = (at: event.at + duration, index: index)
+                        ends.insert(end, at: ends.firstIndex { $0.at > end.at } ?? ends.endIndex)
+                    }
+                } else {
+                    let end = ends.removeFirst()
+                    endFault(end.index, at: end.at, drivers: drivers)
+                }
             }
             // Interval boundaries.
             let boundary = min(scenario.duration, Nanoseconds(nextInterval) * scenario.interval)
@@ -217,6 +230,12 @@ public final class LiveRunner {
             usleep(20_000)
         }
 
+        // Against another target, a fault still in force when the run stops ends with it (its end
+        // hook runs), so that the backend is not left failing; the embedded backend just stops.
+        if backend == nil {
+            let stoppedAt = min(clock.now(), scenario.duration)
+            for end in ends { endFault(end.index, at: stoppedAt, drivers: drivers) }
+        }
         // Hooks still running finish (each within its timeout) so that their outcome is recorded.
         hookRunner?.waitForAll()
         // Every device closes (a Close frame), with a bounded wait for the backend's answers.
@@ -273,11 +292,10 @@ public final class LiveRunner {
                 for d in drivers { d.loop.execute { d.setBlocked(group: g, blocking) } }
             }
         case .restartGateways(let which, let down):
-            let wall = Units.format(duration: max(Time.millisecond, Nanoseconds(Double(down) / options.timeScale)))
             detail = (which == nil ? "all gateways" : "gateway \(which!)") + " restarted (down \(ReportFormat.duration(down)))"
-            adminCalls = [("/admin/restart", "down=\(wall)", which.map { [$0] })]
+            adminCalls = [("/admin/restart", "down=\(wall(down))", which.map { [$0] })]
             values["gateway"] = which.map(String.init) ?? "all"
-            values["down"] = wall
+            values["down"] = wall(down)
         case .setDatabaseCores(let cores):
             let n = backend.map { max(1, (cores + $0.endpoints.processes.count - 1) / $0.endpoints.processes.count) } ?? cores
             detail = "database capacity set to \(cores) cores"
@@ -298,11 +316,116 @@ public final class LiveRunner {
             detail = a == nil ? "admission control off" : "admission control on"
             adminCalls = [("/admin/admission", body, nil)]
             values["admission"] = body
-        case .outage, .failGateway, .httpErrors, .latency, .dbErrors, .dnsFailure, .removeDevices, .featureFailure:
-            // Unreachable: `unsupportedActions` refuses fault actions for every target before a
-            // run starts. Recorded as a milestone like any other action, with no effect.
-            detail = "\(event.action.name) (not applied: simulated only)"
+        case .outage(let duration):
+            detail = FaultMilestone.start(event.action)!
+            adminCalls = [("/admin/restart", "down=\(wall(duration))", nil)]
+        case .failGateway(let gw, let duration):
+            detail = FaultMilestone.start(event.action)!
+            adminCalls = [("/admin/restart", "down=\(wall(duration))", [gw])]
+        case .httpErrors(let fraction, let status, let retryAfter, _):
+            detail = FaultMilestone.start(event.action)!
+            faultOwners[event.action.name] = index
+            adminCalls = [("/admin/fault", "http-errors fraction=\(fraction) status=\(status)"
+                            + (retryAfter.map { " retry-after=\(wall($0))" } ?? ""), nil)]
+        case .latency(let add, _):
+            detail = FaultMilestone.start(event.action)!
+            faultOwners[event.action.name] = index
+            adminCalls = [("/admin/fault", "latency add=\(wall(add))", nil)]
+        case .dbErrors(let fraction, _):
+            detail = FaultMilestone.start(event.action)!
+            faultOwners[event.action.name] = index
+            adminCalls = [("/admin/fault", "db-errors fraction=\(fraction)", nil)]
+        case .dnsFailure:
+            detail = FaultMilestone.start(event.action)!
+            faultOwners[event.action.name] = index
+            for d in drivers { d.loop.execute { d.setDNSFailing(true) } }
+        case .removeDevices(let name):
+            let g = plan.groups.firstIndex { $0.name == name }
+            let left = g.map { g in drivers.map { d in (try? d.loop.submit { d.removeGroup(g) }.wait()) ?? 0 }.reduce(0, +) } ?? 0
+            detail = FaultMilestone.start(event.action, removed: left)!
+        case .featureFailure(let model, let firmware, let message, _):
+            // An expected count, as in the model (`FeatureFailure`): no message goes on the wire.
+            let matched = FeatureFailure.cohort(scenario, model: model, firmware: firmware, message: message)
+            detail = FaultMilestone.start(event.action, matched: matched.map { plan.groups[$0.group].name })!
+            for d in drivers { d.loop.execute { d.startFeatureFailure(owner: index, message: message, groups: matched, now: t) } }
         }
+        values.merge(faultValues(event.action, phase: "start")) { $1 }
+        carryOut(detail, adminCalls: adminCalls, hook: event.action.hookName, values: values, record: record)
+    }
+
+    /// The end of the fault timeline event `index` started, when its `for` has elapsed: the
+    /// backend (or the name) as before unless a later fault of the same kind has taken over, and
+    /// the model's end milestone. An outage's and a failed gateway's processes reopen by
+    /// themselves (their restart's down time is the fault's `for`).
+    private func endFault(_ index: Int, at t: Nanoseconds, drivers: [LoopDriver]) {
+        let action = scenario.timeline[index].action
+        let record: @Sendable (String) -> Void = { text in
+            for d in drivers { d.loop.execute { d.timeline(at: t, text) } }
+        }
+        var adminCalls: [(path: String, body: String, processes: [Int]?)] = []
+        var errors: [(group: String, count: Int)]?
+        // Whether this fault is still the one in force (the end hook would end a later one otherwise).
+        var inForce = true
+        switch action {
+        case .outage, .failGateway:
+            break
+        case .httpErrors, .latency, .dbErrors, .dnsFailure:
+            inForce = faultOwners[action.name] == index
+            guard inForce else { break }
+            faultOwners[action.name] = nil
+            if case .dnsFailure = action {
+                for d in drivers { d.loop.execute { d.setDNSFailing(false) } }
+            } else {
+                adminCalls = [("/admin/fault", "\(action.name) off", nil)]
+            }
+        case .featureFailure(let model, let firmware, let message, _):
+            // Each loop's whole errors per matched group; none when a later failure replaced this one.
+            let perLoop: [[Int]] = drivers.compactMap { d in try? d.loop.submit { d.endFeatureFailure(owner: index, now: t) }.wait() }
+            inForce = !perLoop.isEmpty
+            guard inForce else { break }
+            let matched = FeatureFailure.cohort(scenario, model: model, firmware: firmware, message: message)
+            errors = matched.enumerated().map { k, m in (plan.groups[m.group].name, perLoop.reduce(0) { $0 + $1[k] }) }
+        case .addDevices, .block, .unblock, .restartGateways, .setDatabaseCores, .dropSessions, .setAdmission, .removeDevices:
+            return
+        }
+        var values = faultValues(action, phase: "end")
+        values["at"] = Units.format(duration: t)
+        carryOut(FaultMilestone.end(action, errors: errors)!, adminCalls: adminCalls,
+                 hook: inForce ? action.hookName : nil, values: values, record: record)
+    }
+
+    /// A scenario duration in wall time at this run's time scale, as the backend's controls take it.
+    private func wall(_ ns: Nanoseconds) -> String {
+        Units.format(duration: max(Time.millisecond, Nanoseconds(Double(ns) / options.timeScale)))
+    }
+
+    /// A fault's values for its hook (`Scenario.Hook.placeholders`), durations in wall time.
+    /// `phase`: `start` or `end` (a fault's hook runs at both).
+    private func faultValues(_ action: Scenario.Action, phase: String) -> [String: String] {
+        var v: [String: String] = [:]
+        switch action {
+        case .outage, .failGateway, .httpErrors, .latency, .dbErrors, .featureFailure: v["phase"] = phase
+        default: return v
+        }
+        if let d = action.faultDuration { v["for"] = wall(d) }
+        switch action {
+        case .failGateway(let gw, _): v["gateway"] = String(gw)
+        case .httpErrors(let fraction, let status, let retryAfter, _):
+            v["fraction"] = String(fraction); v["status"] = String(status); v["retry_after"] = retryAfter.map(wall) ?? "none"
+        case .latency(let add, _): v["add"] = wall(add)
+        case .dbErrors(let fraction, _): v["fraction"] = String(fraction)
+        case .featureFailure(let model, let firmware, let message, _):
+            v["message"] = message; v["model"] = model ?? "any"; v["firmware"] = firmware?.description ?? "*"
+        default: break
+        }
+        return v
+    }
+
+    /// Applies an action's effect on the backend: the embedded backend's admin calls (each to the
+    /// processes it names, nil: every one), or the action's hook against another target; then
+    /// records the milestone, with the calls' failures or the hook's outcome.
+    private func carryOut(_ detail: String, adminCalls: [(path: String, body: String, processes: [Int]?)],
+                          hook name: String?, values: [String: String], record: @escaping @Sendable (String) -> Void) {
         if let backend {
             var failures: [String] = []
             for call in adminCalls {
@@ -311,9 +434,8 @@ public final class LiveRunner {
                 }
             }
             record(detail + (failures.isEmpty ? "" : " (failed: \(failures.joined(separator: "; ")))"))
-        } else if let name = event.action.hookName, let hooks = hookRunner, hooks.hook(for: name) != nil {
-            let text = detail
-            hooks.run(name, values: values) { outcome in record(text + " (\(outcome))") }
+        } else if let name, let hooks = hookRunner, hooks.hook(for: name) != nil {
+            hooks.run(name, values: values) { outcome in record(detail + " (\(outcome))") }
         } else {
             record(detail)
         }

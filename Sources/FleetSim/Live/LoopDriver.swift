@@ -24,7 +24,9 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         var attemptStart: Nanoseconds = 0
         /// The mass disconnect this device was dropped in and has not come back from (0: none).
         var episode: UInt32 = 0
-        /// Scenario time this device lost an online session without deciding it (for episodes).
+        /// Scenario time this device last lost an online session without deciding it (for episodes:
+        /// a device already back when its second's episode begins counts as back); -1: never, or
+        /// it has left the fleet.
         var lostAt: Nanoseconds = -1
     }
 
@@ -37,6 +39,9 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     let plan: FleetPlan
     private let client: WSClient
     private(set) var endpoint: WSEndpoint
+    /// The endpoint without its address: what a connect finds while the name does not resolve
+    /// (`dns-failure`), so that WSClient reports the failure as a resolver's, never touching the network.
+    private let unresolved: WSEndpoint
     private let clock: LiveClock
     private let protocols: [DeviceProtocol]
     private let behaviours: [DeviceBehaviour]
@@ -53,6 +58,12 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     private var lostSecond: Int64 = -1
     /// Connections open or opening.
     private(set) var openConnections = 0
+    /// `dns-failure` in force: every connect attempt fails to resolve.
+    private var dnsFailing = false
+    /// Groups that left the fleet (`remove-devices`): their devices not yet joined never join.
+    private var removed: [Bool]
+    /// `feature-failure`s in force, accrued from this loop's recorder.
+    private var features: [FeatureFailure] = []
 
     init(loop: EventLoop, plan: FleetPlan, devices: [Int], client: WSClient, endpoint: WSEndpoint, clock: LiveClock,
          protocols: [DeviceProtocol], interval: Nanoseconds) {
@@ -60,6 +71,9 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         self.plan = plan
         self.client = client
         self.endpoint = endpoint
+        var unresolved = endpoint
+        unresolved.address = nil
+        self.unresolved = unresolved
         self.clock = clock
         self.protocols = protocols
         behaviours = plan.groups.map(\.behaviour)
@@ -68,6 +82,7 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
             Slot(machine: DeviceMachine(random: plan.random(ofDevice: d)), device: Int32(d), group: UInt16(plan.group(ofDevice: d)))
         }
         connections = Array(repeating: nil, count: devices.count)
+        removed = Array(repeating: false, count: plan.groups.count)
         wheel = TimerWheel(tick: LoopDriver.tick)
         recorder = Recorder(interval: interval, groups: plan.groups.count)
         lostThisSecond.reserveCapacity(1024)
@@ -107,6 +122,7 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
             switch TimerKind(rawValue: entry.kind)! {
             case .join:
                 let g = Int(slots[i].group)
+                if removed[g] { continue }
                 recorder.joined(group: g)
                 apply(slots[i].machine.start(now: now, behaviour: behaviours[g]), i, now: now)
             case .machine:
@@ -162,7 +178,7 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         recorder.attempt(at: now)
         openConnections += 1
         let tag = i | Int(slots[i].generation) << 32
-        connections[i] = client.connect(to: endpoint, tag: tag, on: loop, delegate: self)
+        connections[i] = client.connect(to: dnsFailing ? unresolved : endpoint, tag: tag, on: loop, delegate: self)
     }
 
     /// This side ends the transport: a Close frame, or (`abort`) the TCP connection at once.
@@ -193,7 +209,6 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
                 slots[i].episode = 0
                 recorder.back(episode: e, at: now)
             }
-            slots[i].lostAt = -1
         } else {
             recorder.offline(group: g)
         }
@@ -233,7 +248,9 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         openConnections -= 1
         let now = clock.now()
         let g = Int(slots[i].group)
-        let input = DeviceProtocol.input(for: Self.outcome(cause), upgraded: slots[i].upgraded)
+        let outcome = Self.outcome(cause, timeScale: clock.timeScale)
+        let input = DeviceProtocol.input(for: outcome, upgraded: slots[i].upgraded)
+        if case .dns = cause { recorder.dnsFailure() }
         let was = slots[i].machine.isOnline
         let actions: Actions
         switch input {
@@ -241,6 +258,8 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
             recorder.rejected()
             actions = slots[i].machine.received(inbound, now: now, behaviour: behaviours[g])
         case .down(let down):
+            // An HTTP status at upgrade is the backend refusing the device, whatever it means to the device.
+            if case .http = outcome { recorder.rejected() }
             actions = slots[i].machine.transportDown(down, now: now, behaviour: behaviours[g])
         }
         if was && !slots[i].machine.isOnline { noteLost(i, now: now) }
@@ -249,10 +268,14 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     }
 
     /// WSClient's classified cause as a transport outcome (DeviceProtocol maps it to the machine).
-    static func outcome(_ cause: WSCloseCause) -> DeviceProtocol.TransportOutcome {
+    /// A Retry-After is wall time on the server's clock: × `timeScale` in scenario time (the
+    /// embedded backend sends the scenario's Retry-After ÷ the time scale, rounded up to a second).
+    static func outcome(_ cause: WSCloseCause, timeScale: Double) -> DeviceProtocol.TransportOutcome {
         switch cause {
         case .closed(let code, _): return .closed(code: code)
-        case .http(let status, let retryAfter): return .http(status: status, retryAfter: DeviceProtocol.retryAfter(header: retryAfter))
+        case .http(let status, let retryAfter):
+            let wall = DeviceProtocol.retryAfter(header: retryAfter)
+            return .http(status: status, retryAfter: wall.map { Nanoseconds(Double($0) * timeScale) })
         case .dns, .refused, .tlsVerify, .tlsHandshake, .local, .timeout(.connect), .timeout(.tls), .timeout(.upgrade):
             return .failedBeforeUpgrade
         case .normal, .reset, .eof, .timeout, .protocolViolation, .other: return .lost
@@ -303,11 +326,54 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         return dropped.count
     }
 
+    /// `dns-failure` starts (or ends): connect attempts from now on fail to resolve; open sessions
+    /// keep their address.
+    func setDNSFailing(_ failing: Bool) { dnsFailing = failing }
+
+    /// `remove-devices`: every device of the group leaves the fleet for good. Its connection is
+    /// closed (a Close frame; the backend finishes what it has queued), its machine starts over
+    /// idle (so its timers are stale) and it stops counting as eligible; devices not yet joined
+    /// never join. Returns how many had joined.
+    func removeGroup(_ g: Int) -> Int {
+        removed[g] = true
+        var left = 0
+        for i in slots.indices where Int(slots[i].group) == g && slots[i].machine.state != .idle {
+            let wasOnline = slots[i].machine.isOnline
+            closeTransport(i, abort: false)
+            slots[i].generation &+= 1   // a session-end timer, a connection's late callback: stale
+            slots[i].machine = DeviceMachine(random: slots[i].machine.random)
+            slots[i].episode = 0
+            slots[i].lostAt = -1
+            recorder.left(group: g, wasOnline: wasOnline)
+            left += 1
+        }
+        return left
+    }
+
+    /// A `feature-failure` starts (replacing one of the same message, as in the model).
+    func startFeatureFailure(owner: Int, message: String, groups: [(group: Int, every: Nanoseconds)], now: Nanoseconds) {
+        features.removeAll { $0.message == message }
+        features.append(FeatureFailure(owner: owner, message: message, groups: groups, since: now))
+    }
+
+    /// The end of the `feature-failure` started by timeline event `owner`: its whole errors per
+    /// entry of its groups on this loop, nil when a later one replaced it.
+    func endFeatureFailure(owner: Int, now: Nanoseconds) -> [Int]? {
+        guard let f = features.firstIndex(where: { $0.owner == owner }) else { return nil }
+        accrueFeatureErrors(now: now)
+        return features.remove(at: f).counts
+    }
+
+    private func accrueFeatureErrors(now: Nanoseconds) {
+        for f in features.indices { features[f].accrue(until: now, into: &recorder) }
+    }
+
     func setBlocked(group: Int, _ blocked: Bool) { recorder.setBlocked(group: group, blocked) }
     func timeline(at now: Nanoseconds, _ detail: String) { recorder.timeline(at: now, detail) }
     func crash(at now: Nanoseconds, _ detail: String) { recorder.crash(at: now, detail: detail) }
 
     func closeInterval(at now: Nanoseconds, backend: Recorder.BackendSample) {
+        accrueFeatureErrors(now: now)
         recorder.memory(backend.memoryBytes)
         recorder.closeInterval(at: now, backend: backend)
     }

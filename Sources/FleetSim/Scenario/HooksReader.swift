@@ -12,7 +12,7 @@ extension ScenarioReader {
         let actions = Scenario.Hook.placeholders.map(\.action)
         for (action, keyMark, v) in try value.entries(what: "a mapping of timeline actions to hooks") {
             guard let names = Scenario.Hook.placeholders.first(where: { $0.action == action })?.names else {
-                let deviceSide = ["add-devices", "drop-sessions"].contains(action)
+                let deviceSide = ["add-devices", "drop-sessions", "dns-failure", "remove-devices", "power-off"].contains(action)
                 throw value.context.error(deviceSide
                     ? "\(action) is carried out by the devices themselves and takes no hook"
                     : "no timeline action \"\(action)\" takes a hook; expected one of \(ScenarioNode.list(actions, quoted: false))",

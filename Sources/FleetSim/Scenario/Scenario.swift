@@ -49,7 +49,8 @@ public struct Scenario: Sendable {
 
     /// A request or command that applies one timeline action to an external target; its outcome
     /// becomes the action's milestone. Templates may name the action's values as `{firmware}`,
-    /// `{gateway}`, `{down}`, `{cores}`, `{admission}`, `{at}` (see `Hook.placeholders`).
+    /// `{gateway}`, `{down}`, `{cores}`, `{admission}`, a fault's `{for}`, `{phase}`, `{fraction}`…,
+    /// and `{at}` (see `Hook.placeholders`).
     public struct Hook: Sendable, Equatable {
         public enum Call: Sendable, Equatable {
             /// An HTTP(S) request; with `tokenVariable`, `Authorization: Bearer $VARIABLE` (read at
@@ -75,6 +76,13 @@ public struct Scenario: Sendable {
             ("restart-gateways", ["gateway", "down"]),
             ("set-db-cores", ["cores"]),
             ("set-admission", ["admission"]),
+            // Faults: the hook runs at the start and at the end (`{phase}`: start or end).
+            ("outage", ["for", "phase"]),
+            ("fail-gateway", ["gateway", "for", "phase"]),
+            ("http-errors", ["fraction", "status", "retry_after", "for", "phase"]),
+            ("latency", ["add", "for", "phase"]),
+            ("db-errors", ["fraction", "for", "phase"]),
+            ("feature-failure", ["message", "model", "firmware", "for", "phase"]),
         ]
     }
 
@@ -347,13 +355,13 @@ public struct Scenario: Sendable {
         }
 
         /// The action's name when the backend carries it out and a hook can apply it to an
-        /// external target (`hooks:`); nil for what the devices do themselves, and for the faults
-        /// (simulated only, for now).
+        /// external target (`hooks:`); nil for what the devices do themselves (`add-devices`,
+        /// `drop-sessions`, and the client-side faults `dns-failure` and `remove-devices`).
         public var hookName: String? {
             switch self {
-            case .block, .unblock, .restartGateways, .setDatabaseCores, .setAdmission: return name
-            case .addDevices, .dropSessions, .outage, .failGateway, .httpErrors, .latency, .dbErrors, .dnsFailure,
-                 .removeDevices, .featureFailure: return nil
+            case .block, .unblock, .restartGateways, .setDatabaseCores, .setAdmission,
+                 .outage, .failGateway, .httpErrors, .latency, .dbErrors, .featureFailure: return name
+            case .addDevices, .dropSessions, .dnsFailure, .removeDevices: return nil
             }
         }
     }

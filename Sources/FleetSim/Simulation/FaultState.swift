@@ -25,18 +25,7 @@ extension Simulation {
         /// `dns-failure`: the name does not resolve while this is set.
         var dnsOwner = -1
         /// `feature-failure`s in force.
-        var features: [Feature] = []
-
-        /// A failing operation: the groups whose devices get an error reply to it, and the mean
-        /// time between two such messages of one online device.
-        struct Feature {
-            var owner: Int
-            var message: String
-            var groups: [(group: Int, every: Nanoseconds)]
-            /// Errors so far per entry of `groups`, fractional (the expected count, see `Simulation.accrueFeatureErrors`).
-            var errors: [Double]
-            var since: Nanoseconds
-        }
+        var features: [FeatureFailure] = []
 
         var dnsFailing: Bool { dnsOwner >= 0 }
 

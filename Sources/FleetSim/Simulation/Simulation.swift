@@ -556,51 +556,39 @@ public struct Simulation {
             admission = a.map { AdmissionGate(policy: $0.policy, now: now) }
             detail = a == nil ? "admission control off" : "admission control on"
         case .outage(let duration):
-            detail = "outage: the backend refuses every connection for \(ReportFormat.duration(duration))"
-            recorder.timeline(at: now, (event.note.map { "\($0): " } ?? "") + detail)
+            recorder.timeline(at: now, (event.note.map { "\($0): " } ?? "") + FaultMilestone.start(event.action)!)
             for gw in 0..<gateways.count { takeDown(gw, for: duration, cause: "outage") }
             queue.push(time: now + duration, kind: Kind.faultEnd.rawValue, device: index)
             return
         case .failGateway(let gw, let duration):
-            detail = "gateway \(gw) fails and stays down for \(ReportFormat.duration(duration))"
-            recorder.timeline(at: now, (event.note.map { "\($0): " } ?? "") + detail)
+            recorder.timeline(at: now, (event.note.map { "\($0): " } ?? "") + FaultMilestone.start(event.action)!)
             if gw < gateways.count { takeDown(gw, for: duration, cause: "gateway failure") }
             queue.push(time: now + duration, kind: Kind.faultEnd.rawValue, device: index)
             return
-        case .httpErrors(let fraction, let status, let retryAfter, let duration):
+        case .httpErrors(let fraction, let status, let retryAfter, _):
             faults.httpFraction = fraction
             faults.httpStatus = status
             faults.httpRetryAfter = retryAfter
             faults.httpOwner = index
-            detail = "\(Simulation.percent(fraction)) of upgrades answered \(status)"
-                + (retryAfter.map { " with Retry-After \(ReportFormat.duration($0))" } ?? " without Retry-After")
-                + " for \(ReportFormat.duration(duration))"
-        case .latency(let add, let duration):
+            detail = FaultMilestone.start(event.action)!
+        case .latency(let add, _):
             faults.addedLatency = add
             faults.latencyOwner = index
-            detail = "the backend answers hellos and heartbeats \(ReportFormat.duration(add)) later for \(ReportFormat.duration(duration))"
-        case .dbErrors(let fraction, let duration):
+            detail = FaultMilestone.start(event.action)!
+        case .dbErrors(let fraction, _):
             faults.dbErrorFraction = fraction
             faults.dbOwner = index
-            detail = "\(Simulation.percent(fraction)) of database queries fail for \(ReportFormat.duration(duration))"
-        case .dnsFailure(let duration):
+            detail = FaultMilestone.start(event.action)!
+        case .dnsFailure:
             faults.dnsOwner = index
-            detail = "the backend's name does not resolve for \(ReportFormat.duration(duration))"
+            detail = FaultMilestone.start(event.action)!
         case .removeDevices(let name):
-            detail = "\(removeGroup(named: name)) devices of group \(name) leave the fleet (powered off)"
-        case .featureFailure(let model, let firmware, let message, let duration):
-            var matched: [(group: Int, every: Nanoseconds)] = []
-            for (g, group) in scenario.fleet.enumerated() where (model == nil || group.model == model)
-                && (firmware == nil || firmware!.contains(group.firmware)) {
-                if let m = scenario.profiles[group.profile]?.messages.first(where: { $0.kind == message }) {
-                    matched.append((g, m.every))
-                }
-            }
+            detail = FaultMilestone.start(event.action, removed: removeGroup(named: name))!
+        case .featureFailure(let model, let firmware, let message, _):
+            let matched = FeatureFailure.cohort(scenario, model: model, firmware: firmware, message: message)
             faults.features.removeAll { $0.message == message }
-            faults.features.append(FaultState.Feature(owner: index, message: message, groups: matched,
-                                                      errors: Array(repeating: 0, count: matched.count), since: now))
-            detail = "\(message) fails for " + Simulation.cohort(model: model, firmware: firmware)
-                + " (groups \(matched.map { groups[$0.group].name }.joined(separator: ", ")); sessions kept) for \(ReportFormat.duration(duration))"
+            faults.features.append(FeatureFailure(owner: index, message: message, groups: matched, since: now))
+            detail = FaultMilestone.start(event.action, matched: matched.map { groups[$0.group].name })!
         }
         if let duration = event.action.faultDuration {
             queue.push(time: now + duration, kind: Kind.faultEnd.rawValue, device: index)
@@ -611,37 +599,29 @@ public struct Simulation {
     /// The end of the fault that timeline event `index` started: a milestone, and the backend
     /// (or the name) as before unless a later fault of the same kind has taken over.
     private mutating func endFault(_ index: Int) {
-        let detail: String
-        switch scenario.timeline[index].action {
-        case .outage:
-            detail = "outage over: the backend accepts connections again"
-        case .failGateway(let gw, _):
-            detail = "gateway \(gw) back"
+        let action = scenario.timeline[index].action
+        var errors: [(group: String, count: Int)]?
+        switch action {
+        case .outage, .failGateway:
+            break
         case .httpErrors:
             if faults.httpOwner == index { faults.httpFraction = 0; faults.httpRetryAfter = nil; faults.httpOwner = -1 }
-            detail = "http-errors over: upgrades answered normally"
         case .latency:
             if faults.latencyOwner == index { faults.addedLatency = 0; faults.latencyOwner = -1 }
-            detail = "latency over: the backend answers at its own speed"
         case .dbErrors:
             if faults.dbOwner == index { faults.dbErrorFraction = 0; faults.dbOwner = -1 }
-            detail = "db-errors over: database queries succeed"
         case .dnsFailure:
             if faults.dnsOwner == index { faults.dnsOwner = -1 }
-            detail = "dns-failure over: the name resolves again"
-        case .featureFailure(_, _, let message, _):
-            guard let f = faults.features.firstIndex(where: { $0.owner == index }) else {
-                detail = "\(message) failure over (replaced by a later one)"
-                break
+        case .featureFailure:
+            if let f = faults.features.firstIndex(where: { $0.owner == index }) {
+                accrueFeatureErrors()
+                let feature = faults.features.remove(at: f)
+                errors = zip(feature.groups, feature.counts).map { (groups[$0.0.group].name, $0.1) }
             }
-            accrueFeatureErrors()
-            let feature = faults.features.remove(at: f)
-            let counts = zip(feature.groups, feature.errors).map { "\(groups[$0.0.group].name) \(Int($0.1.rounded(.down)))" }
-            detail = "\(message) failure over: error replies per group: " + (counts.isEmpty ? "none" : counts.joined(separator: ", "))
         case .addDevices, .block, .unblock, .restartGateways, .setDatabaseCores, .dropSessions, .setAdmission, .removeDevices:
             return
         }
-        recorder.timeline(at: now, detail)
+        recorder.timeline(at: now, FaultMilestone.end(action, errors: errors)!)
     }
 
     /// Every device of the group leaves the fleet; returns how many had joined.
@@ -662,34 +642,9 @@ public struct Simulation {
         return left
     }
 
-    /// `feature-failure`: each online device of a failing cohort sends the message at its mean
-    /// rate and gets an error reply, so the errors since the last accrual are online × time ÷
-    /// every (an expected count, kept fractional): no per-device event, and no disconnect.
+    /// `feature-failure`: the expected error replies so far (`FeatureFailure.accrue`).
     private mutating func accrueFeatureErrors() {
-        for f in faults.features.indices {
-            let dt = Double(now - faults.features[f].since)
-            for (i, entry) in faults.features[f].groups.enumerated() {
-                let before = faults.features[f].errors[i]
-                let after = before + Double(recorder.online(group: entry.group)) * dt / Double(entry.every)
-                faults.features[f].errors[i] = after
-                recorder.featureErrors(Int(after.rounded(.down)) - Int(before.rounded(.down)))
-            }
-            faults.features[f].since = now
-        }
-    }
-
-    static func percent(_ f: Double) -> String {
-        let p = f * 100
-        return p == p.rounded() ? "\(Int(p))%" : String(format: "%.1f%%", p)
-    }
-
-    static func cohort(model: String?, firmware: FirmwareRange?) -> String {
-        switch (model, firmware) {
-        case (nil, nil): return "every device"
-        case (let m?, nil): return "model \(m)"
-        case (nil, let r?): return "firmware \(r)"
-        case (let m?, let r?): return "model \(m) on firmware \(r)"
-        }
+        for f in faults.features.indices { faults.features[f].accrue(until: now, into: &recorder) }
     }
 
     private mutating func updateBlocked() {
