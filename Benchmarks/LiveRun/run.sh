@@ -17,6 +17,8 @@ echo "== raw WSClient: 15,000 idle connections"
 $B idle --url ws://127.0.0.1:9301/ --connections 15000 --hold 2
 echo "== raw WSClient: heartbeat round trips"
 $B heartbeat --url ws://127.0.0.1:9301/ --connections 1000 --rounds 50
+echo "== raw WSClient at the fleet's pace: 15,000 connections, a heartbeat each every 30 s, one loop"
+$B paced --url ws://127.0.0.1:9301/ --connections 15000 --client-threads 1 --seconds 60
 echo "== fleetsim run: 15,000 devices, heartbeat every 30 s (0.5 s intervals: the connect rate)"
 python3 measure.py "$F" ws://127.0.0.1:9301/ fleet.yaml
 echo "== the same with 5 s intervals (a report every 5 s, as a long run's 1 min intervals cost even less): CPU per heartbeat"

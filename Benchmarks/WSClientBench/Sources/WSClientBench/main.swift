@@ -10,11 +10,15 @@ import WSClient
 //   WSClientBench server --light [--port 9001] [--threads 1] [--reuseport]   (ws:// only, no extensions)
 //   WSClientBench idle --url ws://127.0.0.1:9001/ --connections 15000 [--sources 2-9] [--inflight 256] [--deflate] [--ca cert.pem]
 //   WSClientBench heartbeat --url ws://127.0.0.1:9001/ --connections 1000 --rounds 20 [--deflate] [--ca cert.pem]
-//   (idle and heartbeat: [--client-threads N], default one event-loop thread per core)
+//   WSClientBench paced --url ws://127.0.0.1:9001/ --connections 15000 [--interval-ms 30000] [--seconds 60]
+//   (idle, heartbeat and paced: [--client-threads N], default one event-loop thread per core)
 //
 // `idle` prints set-up rate (connections/s) and client memory per idle connection (peak RSS
 // minus the RSS before connecting, divided by connections). `heartbeat` prints client CPU time
-// (user+sys, getrusage) per round trip of one small text frame each way.
+// (user+sys, getrusage) per round trip of one small text frame each way. `paced` holds the
+// connections and has each send one heartbeat every --interval-ms, spread evenly (one repeating
+// 20 ms task per loop sends the ones due), the shape of a live fleet's heartbeats: it prints
+// client CPU per round trip over the holding time after a 10 s settling.
 
 var args = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
@@ -232,7 +236,51 @@ case "heartbeat":
     let deadline = Date().addingTimeInterval(30)
     while d.lock.withLock({ d.closed }) < conns.count && Date() < deadline { usleep(10_000) }
 
+case "paced":
+    let count = Int(option("--connections") ?? "15000") ?? 15000
+    let interval = Int64(option("--interval-ms") ?? "30000") ?? 30000
+    let seconds = Int(option("--seconds") ?? "60") ?? 60
+    let client = try makeClient()
+    let e = try endpoint(client)
+    let d = BenchDelegate()
+    _ = openAll(client: client, endpoint: e, count: count, inflight: 256, delegate: d)
+    let conns = d.lock.withLock { d.connections }
+    d.lock.withLock { d.roundsLeft = Array(repeating: 0, count: count) }
+    // Per loop, its connections in a fixed order; each tick sends the ones due since the start.
+    var byLoop: [ObjectIdentifier: (loop: EventLoop, conns: [WSConnection])] = [:]
+    for c in conns { byLoop[ObjectIdentifier(c.eventLoop), default: (c.eventLoop, [])].conns.append(c) }
+    let start = NIODeadline.now()
+    var tasks: [RepeatedTask] = []
+    for (_, entry) in byLoop {
+        let mine = entry.conns
+        var sent = 0
+        tasks.append(entry.loop.scheduleRepeatedTask(initialDelay: .milliseconds(20), delay: .milliseconds(20)) { _ in
+            let elapsed = (NIODeadline.now() - start).nanoseconds
+            let due = Int(elapsed / 1_000_000 * Int64(mine.count) / interval)
+            while sent < due {
+                let c = mine[sent % mine.count]
+                d.lock.withLock { d.roundsLeft[c.tag] += 1 }   // the echo ends it: no re-send
+                c.send(text: d.payload)
+                sent += 1
+            }
+        })
+    }
+    sleep(10)
+    let (u0, s0) = cpuSplit()
+    let e0 = d.lock.withLock { d.echoes }
+    sleep(UInt32(max(1, seconds - 10)))
+    let (u1, s1) = cpuSplit()
+    let e1 = d.lock.withLock { d.echoes }
+    for t in tasks { t.cancel() }
+    let trips = e1 - e0, cpu = (u1 - u0) + (s1 - s0)
+    print(String(format: "paced: %d connections, a heartbeat each every %.0f s: %d round trips in %d s; client CPU %.2f s -> %.2f us per round trip (user %.2f us, system %.2f us)",
+                 conns.count, Double(interval) / 1000, trips, seconds - 10, cpu, cpu / Double(max(1, trips)) * 1e6,
+                 (u1 - u0) / Double(max(1, trips)) * 1e6, (s1 - s0) / Double(max(1, trips)) * 1e6))
+    for c in conns { c.close() }
+    let deadline = Date().addingTimeInterval(30)
+    while d.lock.withLock({ d.closed }) < conns.count && Date() < deadline { usleep(10_000) }
+
 default:
-    print("usage: WSClientBench server|idle|heartbeat … (see the comment at the top of main.swift)")
+    print("usage: WSClientBench server|idle|heartbeat|paced … (see the comment at the top of main.swift)")
     exit(2)
 }
