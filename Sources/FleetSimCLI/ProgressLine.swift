@@ -1,43 +1,52 @@
 import Foundation
 
-/// Progress on standard error: a self-rewriting line on a terminal, a line every 10% otherwise.
+/// Where a command's progress goes: standard error, redrawn in place on a terminal, plain lines
+/// otherwise; nothing when disabled (`-q`).
+struct ProgressOutput {
+    let enabled: Bool
+    let isTTY = isatty(STDERR_FILENO) != 0
+
+    func write(_ text: String) {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    func note(_ text: String) { write(text + "\n") }
+}
+
+/// A simulation's progress: a self-rewriting line on a terminal, a line every 10% otherwise.
 final class ProgressLine {
-    private let enabled: Bool
-    private let tty: Bool
+    private let out: ProgressOutput
     private let label: String
     private var lastDecile = -1
     private var lastDraw: UInt64 = 0
     private let started = DispatchTime.now().uptimeNanoseconds
 
     init(enabled: Bool, label: String) {
-        self.enabled = enabled
-        self.tty = isatty(STDERR_FILENO) != 0
+        out = ProgressOutput(enabled: enabled)
         self.label = label
     }
 
-    func note(_ text: String) {
-        guard enabled else { return }
-        FileHandle.standardError.write(Data((text + "\n").utf8))
-    }
+    func note(_ text: String) { out.note(text) }
 
     func update(_ fraction: Double, _ online: Double) {
-        guard enabled else { return }
+        guard out.enabled else { return }
         let now = DispatchTime.now().uptimeNanoseconds
         let elapsed = Double(now - started) / 1e9
         let text = String(format: "%3.0f%%  online %5.1f%%  %.1f s", fraction * 100, online * 100, elapsed)
-        if tty {
+        if out.isTTY {
             guard now - lastDraw > 100_000_000 || fraction >= 1 else { return }
             lastDraw = now
-            FileHandle.standardError.write(Data("\r\(label): \(text)\u{1B}[K".utf8))
+            out.write("\r\(label): \(text)\u{1B}[K")
         } else {
             let decile = Int(fraction * 10)
             guard decile != lastDecile, elapsed > 2 else { return }
             lastDecile = decile
-            FileHandle.standardError.write(Data("\(label): \(text)\n".utf8))
+            out.write("\(label): \(text)\n")
         }
     }
 
     func finish() {
-        if enabled && tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if out.isTTY { out.write("\r\u{1B}[K") }
     }
 }

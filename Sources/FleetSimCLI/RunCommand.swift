@@ -117,10 +117,8 @@ struct RunCommand: ParsableCommand {
                 return false
             })
         } catch {
-            display.finish()
             throw CLIFailure(message: "fleetsim run: \(error)", code: 3)
         }
-        display.finish()
         try ci.publish(&report, scenario: scenario, folder: folder)
         if let aborted { throw CLIFailure(message: "fleetsim run: stopped: \(aborted); report written to \(folder)", code: 1) }
         if let why = report.incomplete { throw CLIFailure(message: "fleetsim run: \(why); report written to \(folder)", code: 3) }
@@ -131,24 +129,21 @@ struct RunCommand: ParsableCommand {
 /// The live run's progress on standard error: a status block redrawn every second on a
 /// terminal, a plain line per interval otherwise.
 final class StatusDisplay {
-    let enabled: Bool
-    let isTTY: Bool
+    private let out: ProgressOutput
     private let name: String
     private var drawnLines = 0
 
     init(enabled: Bool, name: String) {
-        self.enabled = enabled
-        self.isTTY = isatty(STDERR_FILENO) != 0
+        out = ProgressOutput(enabled: enabled)
         self.name = name
     }
 
-    func note(_ text: String) {
-        guard enabled else { return }
-        FileHandle.standardError.write(Data((text + "\n").utf8))
-    }
+    var isTTY: Bool { out.isTTY }
+
+    func note(_ text: String) { out.note(text) }
 
     func show(_ s: LiveRunner.Status) {
-        guard enabled, isTTY else { return }
+        guard out.isTTY else { return }
         func ms(_ v: Double?) -> String { v.map { String(format: "%.0f ms", $0) } ?? "–" }
         let lines = [
             "\(name)  scenario \(ScenarioClock.offset(s.scenarioS)) of \(ScenarioClock.offset(s.durationS))   wall \(ScenarioClock.offset(s.wallS))",
@@ -163,17 +158,15 @@ final class StatusDisplay {
         var out = drawnLines > 0 ? "\u{1B}[\(drawnLines)A" : ""
         for l in lines { out += "\r\u{1B}[K" + l + "\n" }
         drawnLines = lines.count
-        FileHandle.standardError.write(Data(out.utf8))
+        self.out.write(out)
     }
 
     func line(_ r: Report) {
-        guard enabled, let i = r.series.tS.indices.last else { return }
+        guard let i = r.series.tS.indices.last else { return }
         let s = r.series
         let fraction = s.eligible[i] == 0 ? 1 : Double(s.online[i]) / Double(s.eligible[i])
-        FileHandle.standardError.write(Data(String(format: "%@ %@: online %.1f%% (%d)  connects %d  disconnects %d  rejects %d  db busy %.0f%%  crashes %d\n",
+        out.write(String(format: "%@ %@: online %.1f%% (%d)  connects %d  disconnects %d  rejects %d  db busy %.0f%%  crashes %d\n",
                                                    name, ScenarioClock.offset(s.tS[i]), fraction * 100, s.online[i], s.connects[i],
-                                                   s.disconnects[i], s.rejects[i], s.dbUtilization[i] * 100, s.crashes[i]).utf8))
+                                                   s.disconnects[i], s.rejects[i], s.dbUtilization[i] * 100, s.crashes[i]))
     }
-
-    func finish() {}
 }
