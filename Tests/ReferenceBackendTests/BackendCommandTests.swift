@@ -31,6 +31,8 @@ import Testing
         (["--admission-retry-after", "30s"], "--admission-retry-after: needs --admission-rate or --max-pending"),
         (["--admission-rate", "5", "--admission-retry-after", "30"], "--admission-retry-after: expected a duration"),
         (["--endpoints-file", "/nonexistent-dir/e.json"], "--endpoints-file: directory"),
+        (["--pending-memory", "lots"], "--pending-memory: expected a size"),
+        (["--queue-timeout", "30"], "--queue-timeout: expected a duration"),
     ])
     func badFlagsAreOneLineNamingTheFlagAndExitTwo(arguments: [String], message: String) throws {
         let process = Process()
