@@ -54,14 +54,6 @@ let package = Package(
             .product(name: "NIOWebSocket", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ], exclude: ["CSQLite"]),
-        .executableTarget(name: "ReferenceBackendBenchmark", dependencies: [
-            "ReferenceBackend", "DeviceModel",
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "NIOWebSocket", package: "swift-nio"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-        ], path: "Benchmarks/ReferenceBackendBenchmark", exclude: ["RESULTS.md"]),
         .executableTarget(name: "FleetSimCLI", dependencies: [
             "FleetSim", "DeviceModel", "LoadReport", "ReferenceBackend",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -97,5 +89,5 @@ let package = Package(
         .testTarget(name: "FleetSimTests", dependencies: ["FleetSim", "DeviceModel", "LoadReport", "ReferenceBackend"],
                     resources: [.copy("Fixtures")]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

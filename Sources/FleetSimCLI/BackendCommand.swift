@@ -303,7 +303,7 @@ struct BackendCommand: ParsableCommand {
         if isWorker {
             // The first process reads this line to learn where this one is controlled.
             print("control \(command.workerIndex) \(getpid()) \(backend.controlPort ?? 0)")
-            fflush(stdout)
+            fflush(nil)
         }
 
         var children: [Process] = []
@@ -365,7 +365,7 @@ struct BackendCommand: ParsableCommand {
                 print("  warning: listening on \(config.host), not loopback: reachable from other machines")
             }
             print("Ctrl-C stops it (pending last_seen updates are written first).")
-            fflush(stdout)
+            fflush(nil)
         }
 
         // A worker whose first process has gone (killed without a chance to stop it) stops too.

@@ -6,6 +6,8 @@ import NIOHTTP1
 
 /// The state every connection of one backend shares: configuration, counters, controls that can
 /// change at runtime, and the database pool.
+// @unchecked: the runtime controls sit in NIOLockedValueBoxes; `database` and `restartHandler` are set
+// once, before the listener opens, and only read after.
 final class BackendCore: @unchecked Sendable {
     let configuration: ReferenceBackendConfiguration
     let metrics = BackendMetrics()

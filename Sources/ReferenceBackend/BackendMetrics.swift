@@ -51,7 +51,7 @@ enum QueryKind: String, CaseIterable {
 
 /// Every counter and gauge behind `/metrics`. One lock: each update is a few nanoseconds of work,
 /// far below what a handshake costs.
-final class BackendMetrics: @unchecked Sendable {
+final class BackendMetrics: @unchecked Sendable {  // every mutable field is protected by `lock`
     static let bucketBounds: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                          0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 

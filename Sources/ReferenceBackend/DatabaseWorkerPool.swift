@@ -7,14 +7,17 @@ import NIOCore
 /// The event loops never touch SQLite: they enqueue a job and are called back. The queue is not
 /// bounded (as in 2020: admission control is the fix, not a silent drop) and a job whose device
 /// has gone still runs to completion, which is how abandoned work keeps a database busy.
+// @unchecked: every mutable field is guarded by `condition`.
 final class DatabaseWorkerPool: @unchecked Sendable {
-    typealias Job = (RegistryConnection) -> Void
+    /// Runs on a worker thread: what it needs from an event loop must come in `Sendable` or
+    /// `NIOLoopBound`.
+    typealias Job = @Sendable (RegistryConnection) -> Void
 
     private struct Queued {
         var job: Job
         var enqueuedAt: UInt64
         /// Called instead of `job` when it waited past the queue timeout; nil: it always runs.
-        var expired: (() -> Void)?
+        var expired: (@Sendable () -> Void)?
     }
 
     private let path: String
@@ -87,7 +90,7 @@ final class DatabaseWorkerPool: @unchecked Sendable {
 
     /// Queues `job`. With `expired`, the job is subject to the queue timeout: when it has waited
     /// longer by the time a worker is free, `expired` runs (on that worker) instead.
-    func submit(_ job: @escaping Job, expired: (() -> Void)? = nil) {
+    func submit(_ job: @escaping Job, expired: (@Sendable () -> Void)? = nil) {
         let now = DispatchTime.now().uptimeNanoseconds
         condition.lock()
         queue.append(Queued(job: job, enqueuedAt: now, expired: expired))

@@ -176,7 +176,8 @@ public enum DeviceRegistry {
 }
 
 /// One worker's connection to the registry, with its statements prepared once.
-final class RegistryConnection {
+// @unchecked: owned by one database worker thread, handed to it once when the thread starts.
+final class RegistryConnection: @unchecked Sendable {
     let db: SQLiteConnection
     private let lookups: [LookupKind: SQLiteStatement]
     private let insert: SQLiteStatement

@@ -171,6 +171,8 @@ final class DeviceSessionHandler: ChannelInboundHandler {
         let failing = faults.failsQuery()
         let delay = faults.latency
         if delay != nil { core.metrics.withState { $0.faultDelayed += 1 } }
+        // The handler and its context stay on their loop: the worker thread carries them bound to it.
+        let session = NIOLoopBound((handler: self, context: context), eventLoop: eventLoop)
         // The answer comes after the latency fault's delay when one is on; the handshake stays
         // pending meanwhile (its count and its memory), as in the model.
         core.database.submit({ connection in
@@ -179,20 +181,19 @@ final class DeviceSessionHandler: ChannelInboundHandler {
             Self.onLoop(eventLoop, after: delay) {
                 core.pendingMemory.release(memory)
                 core.metrics.endPending()
-                self.lookupFinished(outcome, injected: failing, context: context)
+                session.value.handler.lookupFinished(outcome, injected: failing, context: session.value.context)
             }
         }, expired: {
             // The pool's acquire timeout: the query never runs, the device gets 1011.
             Self.onLoop(eventLoop, after: delay) {
                 core.pendingMemory.release(memory)
                 core.metrics.endPending()
-                self.lookupFinished(.queueTimeout, injected: false, context: context)
+                session.value.handler.lookupFinished(.queueTimeout, injected: false, context: session.value.context)
             }
         })
     }
 
     /// Runs `body` on the loop: at once, or after `delay` (the latency fault).
-    @preconcurrency
     private static func onLoop(_ loop: EventLoop, after delay: Nanoseconds?, _ body: @escaping @Sendable () -> Void) {
         if let delay { loop.scheduleTask(in: .nanoseconds(delay), body) } else { loop.execute(body) }
     }

@@ -18,7 +18,7 @@ import Glibc
 /// …
 /// try await backend.shutdown()   // flushes every pending last_seen update
 /// ```
-public final class ReferenceBackend: @unchecked Sendable {
+public final class ReferenceBackend: @unchecked Sendable {  // every mutable field is protected by `lock`
     public let configuration: ReferenceBackendConfiguration
     let core: BackendCore
     private let lock = NIOLock()
@@ -268,6 +268,8 @@ public final class ReferenceBackend: @unchecked Sendable {
     static func configureChild(_ channel: Channel, core: BackendCore) throws {
         core.track(channel)
         let routes = HTTPRouteHandler(core: core)
+        // The upgrade decision runs on this channel's loop, where the route handler lives.
+        let boundRoutes = NIOLoopBound(routes, eventLoop: channel.eventLoop)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: core.configuration.maxFrameSize,
             automaticErrorHandling: false,
@@ -279,18 +281,18 @@ public final class ReferenceBackend: @unchecked Sendable {
                     if let text = ReferenceBackend.firmwareHint(head), let version = FirmwareVersion(text),
                        core.blockList.contains(version) {
                         core.metrics.handshake(.blocked)
-                        routes.upgradeRejection = .blocked(firmware: text)
+                        boundRoutes.value.upgradeRejection = .blocked(firmware: text)
                         return nil
                     }
                     // The http-errors fault comes before admission control, as in the model.
                     if let fault = core.faults.refusesUpgrade() {
-                        routes.upgradeRejection = .fault(status: fault.status,
+                        boundRoutes.value.upgradeRejection = .fault(status: fault.status,
                                                          retryAfter: fault.retryAfter.map(BackendCore.wholeSeconds))
                         return nil
                     }
                     if let rejection = core.admitUpgrade() {
                         core.metrics.handshake(.admission)
-                        routes.upgradeRejection = rejection
+                        boundRoutes.value.upgradeRejection = rejection
                         return nil
                     }
                     return HTTPHeaders()
@@ -332,13 +334,14 @@ public final class ReferenceBackend: @unchecked Sendable {
                                                 delay: configuration.lastSeenFlushInterval) { _ in
             if core.lastSeen.count > 0 { core.database.submit { core.flushLastSeen($0) } }
         })
-        var lastBusy = core.database.busySeconds
-        var lastTime = BackendCore.monotonicSeconds()
+        // The previous reading, touched only by this task on `loop`.
+        let last = NIOLoopBoundBox.makeBoxSendingValue((busy: core.database.busySeconds, time: BackendCore.monotonicSeconds()),
+                                                        eventLoop: loop)
         timers.append(loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
             let busy = core.database.busySeconds, now = BackendCore.monotonicSeconds()
-            core.busyFraction = min(1, (busy - lastBusy) / max(1e-9, (now - lastTime) * Double(core.database.workers)))
-            lastBusy = busy
-            lastTime = now
+            let previous = last.value
+            core.busyFraction = min(1, (busy - previous.busy) / max(1e-9, (now - previous.time) * Double(core.database.workers)))
+            last.value = (busy, now)
         })
         if configuration.sharesControls {
             timers.append(loop.scheduleRepeatedTask(initialDelay: configuration.controlsPollInterval,

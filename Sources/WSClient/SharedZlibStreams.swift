@@ -5,7 +5,8 @@ import NIOPosix
 /// compressed without context takeover. Such messages are independent, so one reset stream per
 /// thread serves them all: idle connections hold no zlib memory, and a message costs neither
 /// `deflateInit` nor its large allocations (which, per message, cost more CPU than the message).
-final class SharedZlibStreams {
+// @unchecked: one instance per thread (held in a ThreadSpecificVariable), never shared across threads.
+final class SharedZlibStreams: @unchecked Sendable {
     struct DeflateKey: Equatable {
         var windowBits: Int32
         var level: Int32

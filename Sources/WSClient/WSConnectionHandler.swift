@@ -6,7 +6,7 @@ import NIOTLS
 /// frames and deadlines; how its failures become a `WSCloseCause` is in `WSErrorClassification.swift`.
 /// One instance per connection, no Task, no actor; all state lives here and every method runs on
 /// the channel's event loop.
-final class WSConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+final class WSConnectionHandler: ChannelInboundHandler, @unchecked Sendable {  // confined to its channel's event loop
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 

@@ -105,7 +105,7 @@ enum Browser {
                        "--virtual-time-budget=3000", "--enable-logging=stderr", "--v=0"] + arguments
         // The log goes to a file: a full stderr pipe nobody reads would block the browser.
         let logURL = folder.appendingPathComponent("chromium-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         defer { try? log.close() }
         let out = Pipe()

@@ -32,7 +32,7 @@ struct ConformanceCase: Sendable {
 }
 
 /// Plays a sequence of steps with optional delays on the server's event loop.
-func schedule(_ s: ServerConnection, _ steps: [(delayMs: Int64, action: () -> Void)]) {
+func schedule(_ s: ServerConnection, _ steps: [(delayMs: Int64, action: @Sendable () -> Void)]) {
     var total: Int64 = 0
     for step in steps {
         total += step.delayMs
@@ -47,7 +47,7 @@ func schedule(_ s: ServerConnection, _ steps: [(delayMs: Int64, action: () -> Vo
 
 /// Writes `bytes` in chunks of `size`, each flushed, `delayMs` apart.
 func chopped(_ s: ServerConnection, _ bytes: [UInt8], size: Int, delayMs: Int64 = 0) {
-    var steps: [(Int64, () -> Void)] = []
+    var steps: [(Int64, @Sendable () -> Void)] = []
     var i = 0
     while i < bytes.count {
         let chunk = Array(bytes[i..<min(bytes.count, i + size)])
@@ -160,7 +160,7 @@ enum Cases {
     static var group5: [ConformanceCase] {
         let f1 = utf8("fragment1"), f2 = utf8("fragment2"), f3 = utf8("fragment3"), f4 = utf8("fragment4"), f5 = utf8("fragment5")
         let hello = utf8("Hello, world!")
-        func frames(_ fs: [(UInt8, [UInt8], Bool)]) -> [UInt8] { fs.flatMap { serverFrame($0.0, $0.1, fin: $0.2) } }
+        @Sendable func frames(_ fs: [(UInt8, [UInt8], Bool)]) -> [UInt8] { fs.flatMap { serverFrame($0.0, $0.1, fin: $0.2) } }
         let textInTwo = frames([(text, f1, false), (cont, f2, true)])
         let withPing = frames([(text, f1, false), (ping, utf8("pongme!"), true), (cont, f2, true)])
         return [

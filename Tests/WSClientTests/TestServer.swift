@@ -158,6 +158,7 @@ final class TestServer: @unchecked Sendable {
             userOnOpen(c)
         }
         self.secure = tls != nil
+        let finalScript = script
         channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -165,7 +166,7 @@ final class TestServer: @unchecked Sendable {
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
                     }
-                    try channel.pipeline.syncOperations.addHandler(RequestHandler(script: script, log: log))
+                    try channel.pipeline.syncOperations.addHandler(RequestHandler(script: finalScript, log: log))
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
@@ -228,7 +229,7 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         case .silent:
             return
         case .respond(let raw):
-            context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: raw))).whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: raw))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         case .accept(let extra, let trailing):
             let key = request.header("sec-websocket-key") ?? ""
             let accept = Base64.encode(SHA1.hash(Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8)))

@@ -140,7 +140,7 @@ public enum Calibrator {
     }
 
     /// Turns a connection's callbacks into one signal per event, with its arrival time.
-    final class Probe: WSConnectionDelegate, @unchecked Sendable {
+    final class Probe: WSConnectionDelegate, @unchecked Sendable {  // the `_` fields are protected by `lock`
         let events = DispatchSemaphore(value: 0)
         let closed = DispatchSemaphore(value: 0)
         private let lock = NSLock()

@@ -78,7 +78,7 @@ public final class EmbeddedBackend: @unchecked Sendable {  // immutable after st
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments(for: scenario, timeScale: timeScale, roster: roster, endpointsFile: endpointsFile)
-        FileManager.default.createFile(atPath: folder + "/backend.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: folder + "/backend.log", contents: nil)
         let log = FileHandle(forWritingAtPath: folder + "/backend.log")
         p.standardOutput = log
         p.standardError = log

@@ -137,10 +137,11 @@ public final class LiveRunner {
         var partitions = Array(repeating: [Int](), count: max(1, options.eventLoops))
         for (k, d) in plan.shardDevices.enumerated() { partitions[k % partitions.count].append(d) }
         let loops = (0..<partitions.count).map { _ in group.next() }
+        let plan = self.plan, interval = scenario.interval
         let drivers = try zip(loops, partitions).map { loop, devices in
             try loop.submit {
-                LoopDriver(loop: loop, plan: self.plan, devices: devices, client: client, endpoint: endpoint, clock: clock,
-                           protocols: protocols, interval: self.scenario.interval)
+                LoopDriver(loop: loop, plan: plan, devices: devices, client: client, endpoint: endpoint, clock: clock,
+                           protocols: protocols, interval: interval)
             }.wait()
         }
         for d in drivers { try d.loop.submit { d.start() }.wait() }

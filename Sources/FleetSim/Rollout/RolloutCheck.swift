@@ -155,7 +155,7 @@ public struct RolloutCheck: Sendable {
 
 /// The work `parallelMap`'s threads share, behind a lock: the index of the next item to take, and
 /// the results, each written by its thread to the item's own slot.
-final class ParallelMapWork<R>: @unchecked Sendable {
+final class ParallelMapWork<R>: @unchecked Sendable {  // every mutable field is protected by `lock`
     private var slots: [R?]
     private var counter = 0
     private let lock = NSLock()

@@ -14,14 +14,14 @@ public enum ReportMetrics {
         /// the fleet first reached 95%, so a cold start's ramp does not count as an outage).
         case onlineFraction
         /// A run total with a per-interval series of the same thing (`connect_attempts`).
-        case counter(summary: KeyPath<Report.Summary, Int>, series: String)
+        case counter(summary: KeyPath<Report.Summary, Int> & Sendable, series: String)
         /// One number for the run (`recovery_s`).
-        case single((Report) -> Double?)
+        case single(@Sendable (Report) -> Double?)
         /// A per-interval series, with summary figures where the engine measured them more finely.
-        case series(String, max: ((Report) -> Double?)? = nil, avg: ((Report) -> Double?)? = nil)
+        case series(String, max: (@Sendable (Report) -> Double?)? = nil, avg: (@Sendable (Report) -> Double?)? = nil)
     }
 
-    static let singles: [String: (Report) -> Double?] = [
+    static let singles: [String: @Sendable (Report) -> Double?] = [
         "recovery_s": recovery,
         "retry_amplification": { $0.storm.retryAmplification },
         "peak_reconnect_rate_per_s": { $0.storm.peakReconnectRatePerS },
@@ -39,7 +39,7 @@ public enum ReportMetrics {
         "wall_s": { $0.summary.wallS },
     ]
 
-    static let counters: [String: (KeyPath<Report.Summary, Int>, String)] = [
+    static let counters: [String: (KeyPath<Report.Summary, Int> & Sendable, String)] = [
         "connect_attempts": (\.connectAttempts, "connect_attempts"),
         "connects": (\.connects, "connects"),
         "disconnects": (\.disconnects, "disconnects"),
