@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .target(name: "DeviceModel", swiftSettings: optimizedEvenInDebug + inlinableAcrossModules),
@@ -37,6 +39,8 @@ let package = Package(
             "DeviceModel", "LoadReport", "CFleetSimSupport", "WSClient",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: optimizedEvenInDebug + [
             // The engine's hot state lives in one value and a few manually managed buffers;
             // dynamic exclusivity checks on them cost more than the event handling itself.
@@ -53,10 +57,14 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOWebSocket", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], exclude: ["CSQLite"]),
         .executableTarget(name: "FleetSimCLI", dependencies: [
             "FleetSim", "DeviceModel", "LoadReport", "ReferenceBackend",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .systemLibrary(name: "CWSZlib", path: "Sources/CWSZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),

@@ -2,10 +2,12 @@ import ArgumentParser
 import DeviceModel
 import Dispatch
 import Foundation
+import Logging
 import ReferenceBackend
+import ServiceLifecycle
 
 /// `fleetsim backend`: the reference backend on its own (argument parsing and wiring only).
-struct BackendCommand: ParsableCommand {
+struct BackendCommand: AsyncParsableCommand, LoggingCommand {
     static let configuration = CommandConfiguration(
         commandName: "backend",
         abstract: "Run the reference backend: a WebSocket device endpoint over a real SQLite registry.",
@@ -129,7 +131,9 @@ struct BackendCommand: ParsableCommand {
     @Flag(name: .customLong("stop-with-parent"), help: .hidden)
     var stopWithParent = false
 
-    func run() throws {
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
         let config: ReferenceBackendConfiguration
         let processCount: Int
         do {
@@ -137,7 +141,7 @@ struct BackendCommand: ParsableCommand {
         } catch let error as OptionParsing.InvalidOption {
             throw CLIFailure.input("fleetsim backend: \(error)")
         }
-        try Self.serve(config: config, processes: processCount, isWorker: isWorker, command: self)
+        try await Self.serve(config: config, processes: processCount, isWorker: isWorker, command: self)
     }
 
     func makeConfiguration() throws -> (ReferenceBackendConfiguration, Int) {
@@ -263,15 +267,14 @@ struct BackendCommand: ParsableCommand {
 
     /// Runs the backend until SIGINT or SIGTERM, then shuts it down cleanly (every pending
     /// `last_seen` update written); a second signal ends the process at once (status 130). With
-    /// `processes > 1`, starts the others on the same port and file.
-    static func serve(config: ReferenceBackendConfiguration, processes: Int, isWorker: Bool, command: BackendCommand) throws {
+    /// `processes > 1`, starts the others on the same port and file. The backend runs as a service
+    /// of a `ServiceGroup` (`Lifecycle`), beside the watch for a vanished parent when there is one.
+    static func serve(config: ReferenceBackendConfiguration, processes: Int, isWorker: Bool, command: BackendCommand) async throws {
         // Before anything slow (seeding can take seconds): the first signal asks for a stop from here on.
-        let stop = DispatchSemaphore(value: 0)
         // A worker gets Ctrl-C with its process group and then SIGTERM from the first process: it
         // takes neither as "now"; it stops once, cleanly (or when the first process has gone).
-        Signals.watch { _, count in
-            if count == 1 { stop.signal() } else if !isWorker { _exit(130) }
-        }
+        let latch = Lifecycle.watchSignals { _, _ in if !isWorker { _exit(130) } }
+        let logger = Log.logger(isWorker ? "fleetsim.backend.\(command.workerIndex)" : "fleetsim.backend")
         var config = config
         var ownedDatabase: String?
         if processes > 1 && config.databasePath == nil {
@@ -282,21 +285,13 @@ struct BackendCommand: ParsableCommand {
         if config.adminToken == nil && processes > 1 {
             config.adminToken = (0..<2).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined()
         }
-        let backend = ReferenceBackend(configuration: config)
-        let started = DispatchSemaphore(value: 0)
-        let outcome = BackendStartOutcome()
-        Task {
-            do { outcome.result = .success(try await backend.start()) } catch { outcome.result = .failure(error) }
-            started.signal()
-        }
-        started.wait()
+        let backend = ReferenceBackend(configuration: config, logger: logger)
         let port: Int
-        switch outcome.result! {
-        case .failure(let error):
+        do {
+            port = try await backend.start().port
+        } catch {
             if let ownedDatabase { removeDatabase(ownedDatabase) }
             throw CLIFailure(message: "fleetsim backend: cannot start on \(config.host):\(config.port): \(error)", code: 3)
-        case .success(let (_, p)):
-            port = p
         }
         let hostText = config.host.contains(":") ? "[\(config.host)]" : config.host
 
@@ -328,9 +323,8 @@ struct BackendCommand: ParsableCommand {
                 reports.append(WorkerReport(index: index, pipe: out))
             }
             // Every process is healthy once it reports: it has opened its device and control listeners.
-            let deadline = DispatchTime.now() + .seconds(120)
             for report in reports where startFailure == nil {
-                switch report.wait(until: deadline) {
+                switch await report.endpoint(within: 120) {
                 case .some(let endpoint): endpoints.append(endpoint)
                 case .none: startFailure = "worker process \(report.index) did not start (see its error above)"
                 }
@@ -353,7 +347,8 @@ struct BackendCommand: ParsableCommand {
             print("  registry: \(backend.databaseFile) (\(r.rows) rows\(r.seeded ? rosterNote : ""), \(r.seeded ? String(format: "seeded in %.2f s", r.seedSeconds) : "reused")\(r.seeded || config.roster == nil ? "" : "; --roster ignored"))\(config.databasePath == nil || ownedDatabase != nil ? ", removed at exit" : "")")
             print("  lookup: \(config.lookup)  block: \(config.blockedFirmware.isEmpty ? "none" : config.blockedFirmware.map(\.text).joined(separator: ", "))  admission: \(config.admission)")
             print("  memory limit: \(config.memoryLimit.map { "\($0 >> 20) MiB" } ?? "none")  db workers: \(config.databaseWorkers)  processes: \(processes)")
-            print("  admin token: \(backend.adminToken)   (Authorization: Bearer TOKEN)")
+            // With an endpoints file (a program started this backend), the token is there, not in its log.
+            print("  admin token: " + (endpointsPath == nil ? "\(backend.adminToken)   (Authorization: Bearer TOKEN)" : "in the endpoints file"))
             if !endpoints.isEmpty {
                 print("  control: " + endpoints.map { "#\($0.index) pid \($0.pid) http://127.0.0.1:\($0.controlPort)" }.joined(separator: ", "))
             }
@@ -368,30 +363,32 @@ struct BackendCommand: ParsableCommand {
             fflush(nil)
         }
 
+        var services: [any Service] = [ReferenceBackendService(backend)]
         // A worker whose first process has gone (killed without a chance to stop it) stops too.
-        var orphanCheck: DispatchSourceTimer?
-        if isWorker || command.stopWithParent {
-            let parent = getppid()
-            let timer = DispatchSource.makeTimerSource(queue: .global())
-            timer.schedule(deadline: .now() + 1, repeating: 1)
-            timer.setEventHandler { if getppid() != parent { stop.signal() } }
-            timer.resume()
-            orphanCheck = timer
+        if isWorker || command.stopWithParent { services.append(ParentWatch(parent: getppid())) }
+        if startFailure != nil { latch.release() }
+        do {
+            try await Lifecycle.run(services, until: latch, logger: logger)
+        } catch {
+            startFailure = startFailure ?? "\(error)"
+            try? await backend.shutdown()
         }
-        if startFailure == nil { stop.wait() }
-        orphanCheck?.cancel()
         if let endpointsPath, startFailure == nil { try? FileManager.default.removeItem(atPath: endpointsPath) }
         for child in children where child.isRunning { kill(child.processIdentifier, SIGTERM) }
-        let stopped = DispatchSemaphore(value: 0)
-        Task {
-            try? await backend.shutdown()
-            stopped.signal()
-        }
-        stopped.wait()
-        for child in children { child.waitUntilExit() }
+        for child in children { await Self.exit(of: child) }
         if let ownedDatabase { removeDatabase(ownedDatabase) }
         if let startFailure { throw CLIFailure(message: "fleetsim backend: \(startFailure)", code: 3) }
         if !isWorker { print("fleetsim backend: stopped") }
+    }
+
+    /// Waits for a child process to exit, off the concurrency pool's threads.
+    static func exit(of child: Process) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                child.waitUntilExit()
+                continuation.resume()
+            }
+        }
     }
 
     static func removeDatabase(_ path: String) {
@@ -434,7 +431,7 @@ struct BackendCommand: ParsableCommand {
                  "--listen", host.contains(":") ? "[\(host)]" : host, "--port", String(port), "--db", db,
                  "--rows", c.rows, "--lookup", c.lookup, "--restart-delay", c.restartDelay, "--hello-timeout", c.helloTimeout,
                  "--request-timeout", c.requestTimeout, "--max-frame-size", c.maxFrameSize, "--flush-interval", c.flushInterval,
-                 "--admin-token", token]
+                 "--admin-token", token, "--log-level", c.logging.level.rawValue]
         for b in c.block { a += ["--block", b] }
         if let v = c.dbWorkers { a += ["--db-workers", v] }
         if let v = c.eventLoops { a += ["--event-loops", v] }
@@ -449,17 +446,24 @@ struct BackendCommand: ParsableCommand {
     }
 }
 
-/// What the backend's start returned (its host and port, or the error), handed from the Task
-/// that awaits it to the command's thread, which waits on a semaphore until it is set.
-private final class BackendStartOutcome: @unchecked Sendable {
-    var result: Result<(String, Int), Error>?
+/// Returns (which shuts the group down) when the process that started this one has gone: a
+/// worker, or a backend started by `fleetsim run`, never outlives its parent.
+private struct ParentWatch: Service {
+    let parent: pid_t
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while getppid() == parent { try await Task.sleep(for: .seconds(1)) }
+        }
+    }
 }
 
 /// Reads a worker process's one report line (`control INDEX PID PORT`) on a thread of its own.
-private final class WorkerReport: @unchecked Sendable {
+private final class WorkerReport: @unchecked Sendable {  // `result` and `waiter` are protected by `lock`
     let index: Int
-    private let done = DispatchSemaphore(value: 0)
-    private var result: BackendCommand.ProcessEndpoint?
+    private let lock = NSLock()
+    private var result: BackendCommand.ProcessEndpoint??
+    private var waiter: CheckedContinuation<BackendCommand.ProcessEndpoint?, Never>?
 
     init(index: Int, pipe: Pipe) {
         self.index = index
@@ -472,17 +476,41 @@ private final class WorkerReport: @unchecked Sendable {
             }
             let fields = text.split(separator: "\n").first?.split(separator: " ") ?? []
             if fields.count == 4, fields[0] == "control", let i = Int(fields[1]), let pid = Int32(fields[2]), let port = Int(fields[3]), port > 0 {
-                self.result = BackendCommand.ProcessEndpoint(index: i, pid: pid, controlPort: port)
+                self.finish(BackendCommand.ProcessEndpoint(index: i, pid: pid, controlPort: port))
+            } else {
+                self.finish(nil)
             }
-            self.done.signal()
             // Keep draining: a worker that writes more must never block on a full pipe.
             while !pipe.fileHandleForReading.availableData.isEmpty {}
         }
         thread.start()
     }
 
-    func wait(until deadline: DispatchTime) -> BackendCommand.ProcessEndpoint? {
-        guard done.wait(timeout: deadline) == .success else { return nil }
-        return result
+    /// The first answer wins: the worker's line (or nil: it exited without one), or the deadline.
+    private func finish(_ endpoint: BackendCommand.ProcessEndpoint?) {
+        let waiting = lock.withLock { () -> CheckedContinuation<BackendCommand.ProcessEndpoint?, Never>? in
+            guard result == nil else { return nil }
+            result = .some(endpoint)
+            defer { waiter = nil }
+            return waiter
+        }
+        waiting?.resume(returning: endpoint)
+    }
+
+    /// The worker's control endpoint once it reports, or nil when it did not within `seconds`.
+    func endpoint(within seconds: Int) async -> BackendCommand.ProcessEndpoint? {
+        let deadline = Task { [self] in
+            try? await Task.sleep(for: .seconds(seconds))
+            finish(nil)
+        }
+        defer { deadline.cancel() }
+        return await withCheckedContinuation { continuation in
+            let done = lock.withLock { () -> BackendCommand.ProcessEndpoint?? in
+                if let result { return .some(result) }
+                waiter = continuation
+                return nil
+            }
+            if let done { continuation.resume(returning: done) }
+        }
     }
 }

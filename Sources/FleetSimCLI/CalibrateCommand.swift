@@ -2,10 +2,12 @@ import ArgumentParser
 import DeviceModel
 import FleetSim
 import Foundation
+import Logging
 import ReferenceBackend
+import ServiceLifecycle
 
 /// `fleetsim calibrate`: the backend model's costs measured on a real backend (wiring only).
-struct CalibrateCommand: ParsableCommand {
+struct CalibrateCommand: AsyncParsableCommand, LoggingCommand {
     static let configuration = CommandConfiguration(
         commandName: "calibrate",
         abstract: "Measure a backend's handshake and heartbeat costs and write a backend-model fragment.",
@@ -35,6 +37,8 @@ struct CalibrateCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: ArgumentHelp("Also write the fragment to this file.", valueName: "file"))
     var output: String?
 
+    @OptionGroup var logging: LoggingOptions
+
     func validate() throws {
         guard (1...10_000).contains(samples) else { throw ValidationError("--samples: expected 1 to 10000, got \(samples)") }
         if let rows, rows < 0 { throw ValidationError("--rows: expected a whole number >= 0, got \(rows)") }
@@ -43,8 +47,10 @@ struct CalibrateCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
-        var embedded: ReferenceBackend?
+    func run() async throws {
+        // Ctrl-C stops the calibration before its next connection (and the embedded backend cleanly).
+        let latch = Lifecycle.watchSignals { _, _ in _exit(130) }
+        var services: [any Service] = []
         let url: String
         if let target {
             url = target
@@ -52,48 +58,28 @@ struct CalibrateCommand: ParsableCommand {
             var config = ReferenceBackendConfiguration()
             config.rows = rows ?? 100_000
             config.lookup = try LookupPolicy(parsing: "scan:>=\(scanFirmware)")
-            let backend = ReferenceBackend(configuration: config)
-            let port = try Self.start(backend)
-            embedded = backend
+            let backend = ReferenceBackend(configuration: config, logger: Log.logger("fleetsim.backend"))
+            let port: Int
+            do { port = try await backend.start().port } catch {
+                throw CLIFailure(message: "fleetsim calibrate: cannot start the reference backend: \(error)", code: 3)
+            }
+            services.append(ReferenceBackendService(backend))
             url = "ws://127.0.0.1:\(port)/device"
             FileHandle.standardError.write(Data("calibrate: embedded reference backend on \(url), \(config.rows) rows, lookup \(config.lookup)\n".utf8))
         }
-        defer { if let embedded { Self.stop(embedded) } }
+        let calibration = CalibrationService(url: url, firmwares: [indexedFirmware, scanFirmware], samples: samples,
+                                             logger: Log.logger("fleetsim.calibrate"))
+        // The backend first: the group shuts services down in reverse order, so it outlives the calibration.
+        services.append(calibration)
+        try await Lifecycle.run(services, until: latch, logger: Log.logger("fleetsim.lifecycle"))
         let result: Calibrator.Result
-        do {
-            result = try Calibrator.measure(url: url, firmwares: [indexedFirmware, scanFirmware], samples: samples)
-        } catch {
-            throw CLIFailure(message: "fleetsim calibrate: \(error)", code: 3)
+        switch calibration.result {
+        case .success(let r)?: result = r
+        case .failure(let error)?: throw CLIFailure(message: "fleetsim calibrate: \(error)", code: 3)
+        case nil: throw CLIFailure(message: "fleetsim calibrate: interrupted before it started", code: 3)
         }
         let fragment = result.fragment(rows: rows ?? (target == nil ? 100_000 : nil), indexed: indexedFirmware, scan: scanFirmware)
         print(fragment, terminator: "")
         if let output { try writeFile(output, Data(fragment.utf8)) }
     }
-
-    static func start(_ backend: ReferenceBackend) throws -> Int {
-        let done = DispatchSemaphore(value: 0)
-        let box = StartResult()
-        Task {
-            do { box.value = .success(try await backend.start()) } catch { box.value = .failure(error) }
-            done.signal()
-        }
-        done.wait()
-        switch box.value! {
-        case .success(let (_, port)): return port
-        case .failure(let error): throw CLIFailure(message: "fleetsim calibrate: cannot start the reference backend: \(error)", code: 3)
-        }
-    }
-
-    static func stop(_ backend: ReferenceBackend) {
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            try? await backend.shutdown()
-            done.signal()
-        }
-        done.wait()
-    }
-}
-
-private final class StartResult: @unchecked Sendable {
-    var value: Result<(String, Int), Error>?
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 /// The `fleetsim` command: argument parsing and wiring only (DESIGN.md).
-struct FleetSimCommand: ParsableCommand {
+struct FleetSimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fleetsim",
         abstract: "Simulate fleets of connected devices against a cloud backend, and report how it holds up.",
@@ -18,12 +18,31 @@ struct FleetSimCommand: ParsableCommand {
 @main
 enum Main {
     static func main() {
-        // Before any thread starts, so that every thread inherits the mask: SIGINT and SIGTERM then
-        // reach one watcher thread (Signals.swift) instead of a thread that blocks them.
+        // Before any thread starts (the concurrency pool's included: hence a synchronous `main`), so
+        // that every thread inherits the mask: SIGINT and SIGTERM then reach one watcher thread
+        // (Signals.swift) instead of a thread that does not block them.
         Signals.blockTerminationSignals()
+        Task.detached {
+            await runCommandLine()
+            exit(0)
+        }
+        // The main thread takes the signals; the command runs on the concurrency pool and ends the
+        // process. (Nothing here uses the main actor or the main queue.)
+        Signals.watchOnThisThread()
+    }
+
+    /// Off the main actor: the command and everything it starts run on the generic executor.
+    nonisolated static func runCommandLine() async {
         do {
-            var command = try FleetSimCommand.parseAsRoot()
-            try command.run()
+            let command = try FleetSimCommand.parseAsRoot()
+            // One log handler for the process: standard error, at --log-level (default: warnings).
+            Log.bootstrap(level: (command as? LoggingCommand)?.logging.level ?? .warning)
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                var synchronous = command
+                try synchronous.run()
+            }
         } catch let failure as CLIFailure {
             FileHandle.standardError.write(Data((failure.message + "\n").utf8))
             exit(failure.code)

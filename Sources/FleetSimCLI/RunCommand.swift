@@ -3,10 +3,11 @@ import DeviceModel
 import FleetSim
 import Foundation
 import LoadReport
+import Logging
 
 /// `fleetsim run`: the scenario live, every device a real WebSocket (wiring only; the runner is
 /// `FleetSim.LiveRunner`).
-struct RunCommand: ParsableCommand {
+struct RunCommand: AsyncParsableCommand, LoggingCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a scenario live: every device a real WebSocket, against a real backend.",
@@ -52,6 +53,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var ci: CIOutputs
 
+    @OptionGroup var logging: LoggingOptions
+
     func validate() throws {
         if let t = timeScale, !(t > 0 && t <= 10_000) { throw ValidationError("--time-scale: expected a number in (0, 10000], got \(t)") }
         if let shard, FleetPlan.Shard(parsing: shard) == nil {
@@ -63,7 +66,7 @@ struct RunCommand: ParsableCommand {
         guard (1...64).contains(eventLoops) else { throw ValidationError("--event-loops: expected 1…64, got \(eventLoops)") }
     }
 
-    func run() throws {
+    func run() async throws {
         let s = try options.load(scenario, seed: seed.seed)
         let target = self.target ?? s.live.target
         let unsupported = LiveRunner.unsupportedActions(s, target: target)
@@ -91,44 +94,51 @@ struct RunCommand: ParsableCommand {
         o.observe = s.live.observe
         o.headers = headers
         o.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let runner = LiveRunner(scenario: s, options: o)
-
-        Interrupt.install()
+        // The first Ctrl-C or SIGTERM stops the run gracefully (every device closes, the report is
+        // written); a second one exits at once, with series.jsonl intact.
+        let latch = Lifecycle.watchSignals { _, _ in _exit(130) }
         let display = StatusDisplay(enabled: !ci.quiet, name: s.name)
+        let aborting = s.thresholds.filter(\.abortOnFail)
+        let progress = RunProgress()
+        let service = LiveRunService(scenario: s, options: o, logger: Log.logger("fleetsim.live"), status: { display.show($0) }, interval: { r in
+            if !display.isTTY { display.line(r) }
+            guard !aborting.isEmpty else { return false }
+            var copy = r
+            try? copy.evaluateThresholds()
+            if let failed = copy.thresholds.first(where: { t in t.ok == false && aborting.contains { $0.metric == t.metric && $0.expression == t.expression } }) {
+                progress.aborted = "\(failed.metric): \(failed.expression) failed at t=\(Int(r.summary.durationS))s (abort_on_fail)"
+                return true
+            }
+            return false
+        })
         if !ci.quiet {
-            display.note("running \(s.name) live: \(runner.plan.shardDeviceCount) devices"
+            display.note("running \(s.name) live: \(service.plan.shardDeviceCount) devices"
                          + (o.shard.count > 1 ? " (shard \(o.shard))" : "")
                          + " against \(target ?? "the embedded backend"), \(describe(s.duration)) of scenario time"
                          + (o.timeScale != 1 ? " at ×\(o.timeScale) (\(describe(Nanoseconds(Double(s.duration) / o.timeScale))) of wall time)" : ""))
         }
-        let aborting = s.thresholds.filter(\.abortOnFail)
-        var aborted: String?
+        try await Lifecycle.run([service], until: latch, logger: Log.logger("fleetsim.lifecycle"))
         var report: Report
-        do {
-            report = try runner.run(shouldStop: { Interrupt.requested }, status: { display.show($0) }, interval: { r in
-                if !display.isTTY { display.line(r) }
-                guard !aborting.isEmpty else { return false }
-                var copy = r
-                try? copy.evaluateThresholds()
-                if let failed = copy.thresholds.first(where: { t in t.ok == false && aborting.contains { $0.metric == t.metric && $0.expression == t.expression } }) {
-                    aborted = "\(failed.metric): \(failed.expression) failed at t=\(Int(r.summary.durationS))s (abort_on_fail)"
-                    return true
-                }
-                return false
-            })
-        } catch {
-            throw CLIFailure(message: "fleetsim run: \(error)", code: 3)
+        switch service.result {
+        case .success(let r)?: report = r
+        case .failure(let error)?: throw CLIFailure(message: "fleetsim run: \(error)", code: 3)
+        case nil: throw CLIFailure(message: "fleetsim run: stopped before the run started", code: 3)
         }
         try ci.publish(&report, scenario: scenario, folder: folder)
-        if let aborted { throw CLIFailure(message: "fleetsim run: stopped: \(aborted); report written to \(folder)", code: 1) }
+        if let aborted = progress.aborted { throw CLIFailure(message: "fleetsim run: stopped: \(aborted); report written to \(folder)", code: 1) }
         if let why = report.incomplete { throw CLIFailure(message: "fleetsim run: \(why); report written to \(folder)", code: 3) }
         try exitWithVerdict(report, what: scenario)
     }
 }
 
+/// What the run's interval callback decided (on the run's thread), read once the run is over.
+private final class RunProgress: @unchecked Sendable {  // written on the run's thread only, read after it ended
+    var aborted: String?
+}
+
 /// The live run's progress on standard error: a status block redrawn every second on a
 /// terminal, a plain line per interval otherwise.
-final class StatusDisplay {
+final class StatusDisplay: @unchecked Sendable {  // used from the run's thread only (its callbacks), after `note`
     private let out: ProgressOutput
     private let name: String
     private var drawnLines = 0

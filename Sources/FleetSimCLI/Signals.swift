@@ -41,13 +41,24 @@ enum Signals {
         return set
     }
 
-    /// Blocks SIGINT and SIGTERM on the calling thread, and so on every thread it starts later, and
-    /// starts the watcher with the default handler (end the process as the signal would). Call it
-    /// first thing in `main`, before anything starts a thread.
+    /// Blocks SIGINT and SIGTERM on the calling thread, and so on every thread it starts later. Call
+    /// it first thing in a synchronous `main`, before anything starts a thread, then hand the main
+    /// thread to `watchOnThisThread()`.
+    ///
+    /// Why not an `async` main: on Linux the runtime parks the main thread of an async main in
+    /// libdispatch's `dispatch_main()`, which leaves it in `sigsuspend` with an empty mask, so every
+    /// process signal goes to it, and to the default action, whatever the other threads block.
     static func blockTerminationSignals() {
         var set = terminationSet
         pthread_sigmask(SIG_BLOCK, &set, nil)
-        startWatcher()
+    }
+
+    /// The watcher, on the calling thread (the main thread, which has nothing else to do while the
+    /// command runs on the concurrency pool): takes each SIGINT and SIGTERM with `sigwait` and
+    /// hands it to the handler in force. Never returns; the command ends the process.
+    static func watchOnThisThread() -> Never {
+        withState { $0.watching = true }
+        watchLoop()
     }
 
     /// Makes `handler` the one that receives SIGINT and SIGTERM from now on, on the watcher thread,
@@ -77,20 +88,22 @@ enum Signals {
             return true
         }
         guard start else { return }
-        let thread = Thread {
-            var set = Signals.terminationSet
-            while true {
-                var received: Int32 = 0
-                guard sigwait(&set, &received) == 0 else { continue }
-                let (handler, count) = Signals.withState { state -> (@Sendable (Int32, Int) -> Void, Int) in
-                    state.count += 1
-                    return (state.handler, state.count)
-                }
-                handler(received, count)
-            }
-        }
+        let thread = Thread { watchLoop() }
         thread.name = "fleetsim-signals"
         thread.start()
+    }
+
+    private static func watchLoop() -> Never {
+        var set = Signals.terminationSet
+        while true {
+            var received: Int32 = 0
+            guard sigwait(&set, &received) == 0 else { continue }
+            let (handler, count) = Signals.withState { state -> (@Sendable (Int32, Int) -> Void, Int) in
+                state.count += 1
+                return (state.handler, state.count)
+            }
+            handler(received, count)
+        }
     }
 
     /// The default: end the process as if the signal had never been blocked.

@@ -67,14 +67,21 @@ extension BackendCore {
         guard configuration.sharesControls, let database else { return }
         let values = SharedControls.encode(self).filter { names.contains($0.key) }
         database.submit { connection in
-            do { try SharedControls.publish(values, connection: connection) } catch { self.metrics.reject(.databaseError) }
+            do { try SharedControls.publish(values, connection: connection) } catch {
+                self.metrics.reject(.databaseError)
+                self.logger.error("cannot publish controls to the other processes", metadata: ["error": "\(error)"])
+            }
         }
     }
 
     /// Reads and applies the other processes' control changes (on a database worker).
     func pollControls(_ connection: RegistryConnection) {
         let since = controlsVersion.withLockedValue { $0 }
-        guard let (values, version) = try? SharedControls.changes(since: since, connection: connection) else { return }
+        let values: [(SharedControls.Name, String)], version: Int64
+        do { (values, version) = try SharedControls.changes(since: since, connection: connection) } catch {
+            logger.warning("cannot read the other processes' controls; trying again at the next poll", metadata: ["error": "\(error)"])
+            return
+        }
         for (name, value) in values { SharedControls.apply(name, value, to: self) }
         controlsVersion.withLockedValue { $0 = max($0, version) }
     }

@@ -1,5 +1,6 @@
 import DeviceModel
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -10,6 +11,7 @@ import NIOHTTP1
 // once, before the listener opens, and only read after.
 final class BackendCore: @unchecked Sendable {
     let configuration: ReferenceBackendConfiguration
+    let logger: Logger
     let metrics = BackendMetrics()
     let blockList: BlockList
     let lastSeen = LastSeenBatcher()
@@ -30,8 +32,9 @@ final class BackendCore: @unchecked Sendable {
     /// Highest `backend_controls` version applied (see `pollControls`).
     let controlsVersion = NIOLockedValueBox<Int64>(0)
 
-    init(configuration: ReferenceBackendConfiguration) {
+    init(configuration: ReferenceBackendConfiguration, logger: Logger = Logger(label: "fleetsim.backend")) {
         self.configuration = configuration
+        self.logger = logger
         blockList = BlockList(configuration.blockedFirmware)
         lookup = NIOLockedValueBox(configuration.lookup)
         admission = NIOLockedValueBox((configuration.admission,
@@ -132,6 +135,7 @@ final class BackendCore: @unchecked Sendable {
             metrics.query(.register, seconds: Double(end - start) / 1e9)
             return .registered
         } catch {
+            logger.warning("registry query failed; the device gets 1011", metadata: ["error": "\(error)", "lookup": "\(kind)"])
             return .failed
         }
     }
@@ -145,6 +149,8 @@ final class BackendCore: @unchecked Sendable {
             try connection.touch(batch)
             metrics.withState { $0.lastSeenWritten += UInt64(batch.count) }
         } catch {
+            logger.error("last_seen batch write failed; its updates are kept for the next flush",
+                         metadata: ["error": "\(error)", "updates": "\(batch.count)"])
             // Put them back for the next flush rather than lose them; newer values win.
             for item in batch where true { lastSeen.touchIfAbsent(uuid: item.uuid, at: item.at) }
             metrics.reject(.databaseError)

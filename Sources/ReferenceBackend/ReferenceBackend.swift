@@ -1,5 +1,6 @@
 import DeviceModel
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -37,11 +38,17 @@ public final class ReferenceBackend: @unchecked Sendable {  // every mutable fie
     /// What the registry looked like when the backend opened it.
     public private(set) var registry: DeviceRegistry.OpenResult?
 
-    public init(configuration: ReferenceBackendConfiguration) {
+    /// `logger` receives what the backend does not answer on a socket: start and stop, memory-guard
+    /// crashes and restarts, and every error it recovers from (a failed `last_seen` write, a
+    /// shared control it cannot read). It never receives a token.
+    public init(configuration: ReferenceBackendConfiguration, logger: Logger = Logger(label: "fleetsim.backend")) {
         self.configuration = configuration
-        core = BackendCore(configuration: configuration)
+        core = BackendCore(configuration: configuration, logger: logger)
         core.restartHandler = { [weak self] down in self?.restart(countAsCrash: false, down: down) }
     }
+
+    /// True between a successful `start()` and `shutdown()`.
+    public var isRunning: Bool { lock.withLock { state == .running && boundPort != nil } }
 
     /// The token `/admin` requires.
     public var adminToken: String { core.adminToken }
@@ -133,6 +140,8 @@ public final class ReferenceBackend: @unchecked Sendable {  // every mutable fie
             }
         }
         startTimers(group: group)
+        core.logger.info("listening", metadata: ["host": "\(config.host)", "port": "\(port)", "rows": "\(opened.rows)",
+                                                 "database": "\(path)", "db_workers": "\(config.databaseWorkers)"])
         return (config.host, port)
     }
 
@@ -146,6 +155,7 @@ public final class ReferenceBackend: @unchecked Sendable {  // every mutable fie
             return (self.group, self.serverChannel, self.controlChannel, self.timers)
         }
         guard let group else { return }
+        core.logger.info("shutting down: closing every connection, then writing pending last_seen updates")
         for t in timers { t.cancel() }
         core.isListening = false
         try? await server?.close().get()
@@ -370,6 +380,12 @@ public final class ReferenceBackend: @unchecked Sendable {  // every mutable fie
             return (s, self.group, boundPort)
         }
         guard let server, let group, let port else { return }
+        if countAsCrash {
+            core.logger.notice("memory guard: over the limit; every connection drops, the listener reopens after the restart delay",
+                               metadata: ["connections": "\(core.trackedChannels.count)"])
+        } else {
+            core.logger.notice("restart: every connection drops", metadata: ["down": "\(down ?? configuration.restartDelay)"])
+        }
         core.isListening = false
         core.metrics.withState { if countAsCrash { $0.crashes += 1 } }
         server.close(promise: nil)
@@ -396,8 +412,10 @@ public final class ReferenceBackend: @unchecked Sendable {  // every mutable fie
                     } else {
                         channel.close(promise: nil)
                     }
-                case .failure:
+                case .failure(let error):
                     // The port is taken (another process?): try again after another delay.
+                    self.core.logger.warning("cannot reopen the device listener; trying again after the restart delay",
+                                             metadata: ["port": "\(port)", "error": "\(error)"])
                     self.lock.withLock { self.serverChannel = server }
                     self.restart(countAsCrash: false)
                 }

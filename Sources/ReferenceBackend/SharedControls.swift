@@ -23,18 +23,25 @@ enum SharedControls {
          .faults: core.faults.description]
     }
 
+    /// Applies one control another process published; a value this process cannot read is logged
+    /// and skipped (the control keeps its current setting).
     static func apply(_ name: Name, _ value: String, to core: BackendCore) {
-        switch name {
-        case .block:
-            let ranges = value.split(separator: "\n").compactMap { try? FirmwareRange(parsing: String($0)) }
-            core.blockList.replace(with: ranges)
-        case .lookup:
-            if let policy = try? LookupPolicy(parsing: value) { core.lookupPolicy = policy }
-        case .admission:
-            if let limits = try? AdmissionLimits(parsing: value) { core.admissionLimits = limits }
-        case .faults:
-            var faults = FaultInjection()
-            if (try? faults.apply(parsing: value)) != nil { core.faults = faults }
+        do {
+            switch name {
+            case .block:
+                let ranges = try value.split(separator: "\n").map { try FirmwareRange(parsing: String($0)) }
+                core.blockList.replace(with: ranges)
+            case .lookup:
+                core.lookupPolicy = try LookupPolicy(parsing: value)
+            case .admission:
+                core.admissionLimits = try AdmissionLimits(parsing: value)
+            case .faults:
+                var faults = FaultInjection()
+                try faults.apply(parsing: value)
+                core.faults = faults
+            }
+        } catch {
+            core.logger.warning("ignored a shared control another process published", metadata: ["control": "\(name)", "error": "\(error)"])
         }
     }
 

@@ -76,8 +76,10 @@ public enum Calibrator {
     }
 
     /// Measures `firmwares` against `url` (ws:// or wss://).
+    /// `shouldStop` is checked before each connection: true stops the measurement (it throws).
     public static func measure(url: String, firmwares: [String], samples: Int = 20,
-                               timeout: Double = 10, protocol spoken: DeviceProtocol = .default) throws -> Result {
+                               timeout: Double = 10, protocol spoken: DeviceProtocol = .default,
+                               shouldStop: @escaping @Sendable () -> Bool = { false }) throws -> Result {
         let client = try WSClient()
         let endpoint = try client.resolve(try WSEndpoint(url: url)).wait()
         var rtts: [Double] = [], beats: [Double] = []
@@ -90,6 +92,7 @@ public enum Calibrator {
             _ = try session(client, endpoint, spoken, uuid: uuid, firmware: firmware, timeout: timeout)   // registers the device
             var hellos: [Double] = []
             for _ in 0..<max(1, samples) {
+                if shouldStop() { throw Failure(description: "interrupted") }
                 let s = try session(client, endpoint, spoken, uuid: uuid, firmware: firmware, timeout: timeout)
                 hellos.append(s.hello); rtts.append(s.rtt); beats.append(s.heartbeat)
             }

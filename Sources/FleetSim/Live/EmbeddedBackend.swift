@@ -1,5 +1,6 @@
 import DeviceModel
 import Foundation
+import Logging
 import LoadReport
 
 /// The reference backend as child processes of a live run, configured from the scenario's
@@ -38,14 +39,16 @@ public final class EmbeddedBackend: @unchecked Sendable {  // immutable after st
     /// `admission` → `--admission-rate`, `--admission-burst`, `--max-pending`, `--admission-retry-after` (÷ time scale).
     /// Model-only keys (costs, speed, memory base and per connection, load balancer) have no live
     /// meaning: the real process has the costs and the memory it has.
-    public static func arguments(for scenario: Scenario, timeScale: Double, roster: String, endpointsFile: String) -> [String] {
+    public static func arguments(for scenario: Scenario, timeScale: Double, roster: String, endpointsFile: String,
+                                 logLevel: Logger.Level = .warning) -> [String] {
         let b = scenario.backend
         let processes = max(1, b.gateways.count)
         func scaled(_ ns: Nanoseconds) -> String { Units.format(duration: max(Time.millisecond, Nanoseconds(Double(ns) / timeScale))) }
         var a = ["backend", "--port", "0", "--processes", String(processes), "--roster", roster,
                  "--rows", String(max(b.database.rows, scenario.totalDevices)),
                  "--db-workers", String(max(1, (b.database.cores + processes - 1) / processes)),
-                 "--restart-delay", scaled(b.gateways.restart), "--endpoints-file", endpointsFile, "--stop-with-parent"]
+                 "--restart-delay", scaled(b.gateways.restart), "--endpoints-file", endpointsFile, "--stop-with-parent",
+                 "--log-level", logLevel.rawValue]
         if b.gateways.memoryLimit > 0 && b.gateways.memoryLimit < Int64(1) << 50 {
             a += ["--memory-limit", "\(b.gateways.memoryLimit)B"]
         }
@@ -67,8 +70,9 @@ public final class EmbeddedBackend: @unchecked Sendable {  // immutable after st
     }
 
     /// Starts `executable backend …` and waits until every process is healthy.
+    /// Its processes log at `logLevel` into `backend.log` in `folder`.
     public static func start(executable: String, scenario: Scenario, plan: FleetPlan, timeScale: Double,
-                             folder: String, timeout: Double = 120) throws -> EmbeddedBackend {
+                             folder: String, timeout: Double = 120, logLevel: Logger.Level = .warning) throws -> EmbeddedBackend {
         let roster = folder + "/backend-roster.csv"
         let endpointsFile = folder + "/backend-endpoints.json"
         try? FileManager.default.removeItem(atPath: endpointsFile)
@@ -77,7 +81,7 @@ public final class EmbeddedBackend: @unchecked Sendable {  // immutable after st
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments(for: scenario, timeScale: timeScale, roster: roster, endpointsFile: endpointsFile)
+        p.arguments = arguments(for: scenario, timeScale: timeScale, roster: roster, endpointsFile: endpointsFile, logLevel: logLevel)
         _ = FileManager.default.createFile(atPath: folder + "/backend.log", contents: nil)
         let log = FileHandle(forWritingAtPath: folder + "/backend.log")
         p.standardOutput = log

@@ -1,5 +1,6 @@
 import DeviceModel
 import Foundation
+import Logging
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -14,13 +15,16 @@ final class HookRunner: @unchecked Sendable {  // `pending` is protected by `loc
 
     private let hooks: [String: Scenario.Hook]
     private let tokens: [String: String]
+    private let logger: Logger
     private let group = DispatchGroup()
     private let lock = NSLock()
     private var pending = 0
 
     /// Reads every hook's token variable; throws naming the first one not set.
-    init(hooks: [String: Scenario.Hook], environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    init(hooks: [String: Scenario.Hook], environment: [String: String] = ProcessInfo.processInfo.environment,
+         logger: Logger = Logger(label: "fleetsim.hooks")) throws {
         self.hooks = hooks
+        self.logger = logger
         var tokens: [String: String] = [:]
         for (action, hook) in hooks.sorted(by: { $0.key < $1.key }) {
             if case .http(_, _, _, let variable?) = hook.call {
@@ -43,6 +47,9 @@ final class HookRunner: @unchecked Sendable {  // `pending` is protected by `loc
         let started = Date()
         let finish: @Sendable (String) -> Void = { [self] outcome in
             let took = Date().timeIntervalSince(started)
+            // The outcome names the status or exit code, never the token.
+            logger.log(level: outcome.hasPrefix("hook failed") ? .warning : .info, "hook \(action): \(outcome)",
+                       metadata: ["seconds": "\(String(format: "%.2f", took))"])
             done(outcome + String(format: " in %.1f s", took))
             lock.lock(); pending -= 1; lock.unlock()
             group.leave()

@@ -1,6 +1,7 @@
 import DeviceModel
 import Foundation
 import LoadReport
+import Logging
 import NIOCore
 import NIOPosix
 import WSClient
@@ -53,6 +54,9 @@ public final class LiveRunner {
     public let scenario: Scenario
     public let options: Options
     public let plan: FleetPlan
+    /// Operators' messages: the backend's start, timeline actions applied, scrape failures, hook
+    /// outcomes. Never a header value or a token.
+    public let logger: Logger
     private var backend: EmbeddedBackend?
     private var scrapeFailures = 0
     private var lastCrashes: Double = 0
@@ -63,10 +67,12 @@ public final class LiveRunner {
     /// changes nothing, as in the model. `feature-failure`s are tracked by the loops, per message.
     private var faultOwners: [String: Int] = [:]
 
-    public init(scenario: Scenario, options: Options) {
+    /// `plan`: the scenario's fleet plan for `options.shard`, when the caller has built it already.
+    public init(scenario: Scenario, options: Options, plan: FleetPlan? = nil, logger: Logger = Logger(label: "fleetsim.live")) {
         self.scenario = scenario
         self.options = options
-        self.plan = FleetPlan(scenario: scenario, shard: options.shard)
+        self.logger = logger
+        self.plan = plan ?? FleetPlan(scenario: scenario, shard: options.shard)
     }
 
     /// Timeline actions a run cannot apply: none with the embedded backend (its admin API applies
@@ -99,11 +105,13 @@ public final class LiveRunner {
         let url: String
         if let target = options.target {
             url = target
-            do { hookRunner = try HookRunner(hooks: scenario.live.hooks) } catch { throw Failure(description: "\(error)") }
+            do { hookRunner = try HookRunner(hooks: scenario.live.hooks, logger: logger) } catch { throw Failure(description: "\(error)") }
         } else {
             let b = try EmbeddedBackend.start(executable: options.executable, scenario: scenario, plan: plan,
-                                              timeScale: options.timeScale, folder: options.folder)
+                                              timeScale: options.timeScale, folder: options.folder, logLevel: logger.logLevel)
             backend = b
+            logger.info("embedded backend started", metadata: ["url": "\(b.endpoints.deviceURL)",
+                                                               "processes": "\(b.endpoints.processes.count)"])
             url = b.endpoints.deviceURL
             if observe.isEmpty { observe = b.endpoints.processes.map { $0.controlURL + "/metrics" } }
         }
@@ -434,10 +442,14 @@ public final class LiveRunner {
                     do { try backend.admin(call.path, body: call.body, process: i) } catch { failures.append("\(error)") }
                 }
             }
+            if failures.isEmpty { logger.info("timeline: \(detail)") } else {
+                logger.warning("timeline: \(detail): the backend refused", metadata: ["errors": "\(failures.joined(separator: "; "))"])
+            }
             record(detail + (failures.isEmpty ? "" : " (failed: \(failures.joined(separator: "; ")))"))
         } else if let name, let hooks = hookRunner, hooks.hook(for: name) != nil {
             hooks.run(name, values: values) { outcome in record(detail + " (\(outcome))") }
         } else {
+            logger.info("timeline: \(detail)")
             record(detail)
         }
     }
@@ -451,7 +463,7 @@ public final class LiveRunner {
         for url in urls {
             do {
                 let r = try HTTPRequest.send("GET", url, timeout: 2)
-                guard r.status == 200 else { scrapeFailures += 1; continue }
+                guard r.status == 200 else { scrapeFailed(url, "HTTP \(r.status)"); continue }
                 let m = try PrometheusText(parsing: r.body)
                 got += 1
                 if let b = m.sum("fleetsim_backend_db_busy_fraction") { busy += b; busyN += 1 }
@@ -460,13 +472,14 @@ public final class LiveRunner {
                 pending += m.sum("fleetsim_backend_handshakes_pending") ?? 0
                 crashes += m.sum("fleetsim_backend_crashes_total") ?? 0
             } catch {
-                scrapeFailures += 1
+                scrapeFailed(url, "\(error)")
             }
         }
         if got == 0 { return lastSample }
         if crashes > lastCrashes {
             let n = Int(crashes - lastCrashes)
             let text = "\(n) backend process\(n == 1 ? "" : "es") crashed (memory guard)"
+            logger.notice("\(text)", metadata: ["t": "\(ScenarioClock.offset(Time.seconds(t)))"])
             for d in drivers { d.loop.execute { d.crash(at: t, text) } }
             lastCrashes = crashes
         }
@@ -474,4 +487,13 @@ public final class LiveRunner {
                                             pendingHandshakes: Int(pending), memoryBytes: Int64(memory))
         return lastSample
     }
+
+    /// Counts a failed scrape; the first is a warning, later ones debug messages (the count is in
+    /// the status display and the report).
+    private func scrapeFailed(_ url: String, _ why: String) {
+        scrapeFailures += 1
+        logger.log(level: scrapeFailures == 1 ? .warning : .debug, "metrics scrape failed (counted, not fatal)",
+                   metadata: ["url": "\(url)", "error": "\(why)", "failures": "\(scrapeFailures)"])
+    }
+
 }
