@@ -1,14 +1,6 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-/// The simulation modules are compiled with optimisation in debug builds too: unoptimised Swift
-/// runs the event loop 10–50× slower, and the tests replay whole 17-hour scenarios.
-let optimizedEvenInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
-
-/// The device machine's event methods are small and called for every simulated event: export
-/// their bodies so the engine in another module can inline them.
-let inlinableAcrossModules: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"])]
-
 let package = Package(
     name: "FleetSim",
     platforms: [.macOS(.v13)],
@@ -30,10 +22,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
-        .target(name: "DeviceModel", swiftSettings: optimizedEvenInDebug + inlinableAcrossModules),
+        .target(name: "DeviceModel"),
         .target(name: "LoadReport", dependencies: [
             .product(name: "Histogram", package: "hdrhistogram-swift"),
-        ], swiftSettings: optimizedEvenInDebug),
+        ]),
         .target(name: "CFleetSimSupport"),
         .target(name: "FleetSim", dependencies: [
             "DeviceModel", "LoadReport", "CFleetSimSupport", "WSClient",
@@ -41,10 +33,6 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: optimizedEvenInDebug + [
-            // The engine's hot state lives in one value and a few manually managed buffers;
-            // dynamic exclusivity checks on them cost more than the event handling itself.
-            .unsafeFlags(["-enforce-exclusivity=unchecked"]),
         ]),
         // A thin module over the system libsqlite3 (Debian: libsqlite3-dev): the reference backend
         // needs one connection per database worker and prepared statements, nothing more.

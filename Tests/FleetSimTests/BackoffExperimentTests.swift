@@ -5,7 +5,7 @@ import Testing
 /// The published findings of "Exponential Backoff And Jitter" (Brooker, 2015), reproduced with our
 /// reconnect policies. Fewer trials than the CLI's 100 to stay fast in debug builds; every run is
 /// seeded, so these are exact re-computations, not flaky samples.
-@Suite struct BackoffExperimentTests {
+@Suite(.tags(.slow)) struct BackoffExperimentTests {
     typealias Strategy = BackoffExperiment.Strategy
 
     /// N = 100, the client count the post quotes.

@@ -5,7 +5,7 @@ import Testing
 @testable import FleetSim
 
 /// `fleetsim calibrate` against the reference backend, with both lookup strategies.
-@Suite(.serialized) struct CalibratorTests {
+@Suite(.serialized, .tags(.slow, .network)) struct CalibratorTests {
     /// Starts a reference backend, measures both firmwares with real connections, stops it.
     static func calibrate(rows: Int, lookup: LookupPolicy) async throws -> Calibrator.Result {
         var config = ReferenceBackendConfiguration()

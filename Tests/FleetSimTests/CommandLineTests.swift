@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The `fleetsim` binary as a user runs it: exit codes and one-line errors.
-@Suite struct CommandLineTests {
+@Suite(.tags(.slow)) struct CommandLineTests {
     struct Result {
         var status: Int32
         var stdout: String

@@ -53,7 +53,7 @@ extension Report {
 
 private let start = 1800.0, end = 2400.0
 
-@Suite(.serialized) struct FaultActionTests {
+@Suite(.serialized, .tags(.slow)) struct FaultActionTests {
     @Test func withoutAFaultTheFleetIsQuiet() throws {
         let r = try run(faultScenario("action: drop-sessions, fraction: 0"))
         #expect(r.summary.onlineFractionMin > 0.95)

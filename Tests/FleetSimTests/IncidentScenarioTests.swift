@@ -5,7 +5,7 @@ import LoadReport
 
 /// The status history's incidents (scenarios/incidents/): every file validates and simulates,
 /// with its `x-hardened:` overrides too, and each fault shows in its report.
-@Suite(.serialized) struct IncidentScenarioTests {
+@Suite(.serialized, .tags(.slow)) struct IncidentScenarioTests {
     static let folder = ScenarioRuns.repository.appendingPathComponent("scenarios/incidents")
     static let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
         .filter { $0.hasSuffix(".yaml") }.sorted()

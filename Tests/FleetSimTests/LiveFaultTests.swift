@@ -6,7 +6,7 @@ import Testing
 /// WebSockets on loopback): each fault in its own window, so that its effect on the report's
 /// counters is told apart from the others', followed by recovery; and the same milestones as
 /// the simulation of the same file.
-@Suite(.serialized) struct LiveFaultTests {
+@Suite(.serialized, .tags(.slow, .network)) struct LiveFaultTests {
     let cli = CommandLineTests()
 
     /// The backend's faults, 10 s apart (scenario time; 32 s of wall time at ×2), each starting

@@ -3,7 +3,7 @@ import Testing
 
 /// `fleetsim run` as a user runs it: real WebSockets on loopback, against the embedded reference
 /// backend (child processes) or another server, a few hundred devices for a few seconds.
-@Suite(.serialized) struct LiveRunTests {
+@Suite(.serialized, .tags(.slow, .network)) struct LiveRunTests {
     let cli = CommandLineTests()
 
     static let fleet = """
@@ -115,16 +115,22 @@ import Testing
     /// Against an external target, timeline actions reach the backend through the scenario's
     /// hooks: here an HTTP request with a bearer token from the environment to a reference backend
     /// started apart (so the block is real: the new firmware's reconnects are refused), and a shell
-    /// command. Each outcome is in the action's milestone; the token is written nowhere.
+    /// command. Each outcome is in the action's milestone. Neither the token nor an upgrade
+    /// header's value (both from the environment) is written anywhere, logs at `trace` included.
     @Test func hooksApplyTimelineActionsToAnExternalTarget() throws {
         let dir = try folder()
         let token = "hook-secret-\(UUID().uuidString.prefix(8))"
+        let header = "header-secret-\(UUID().uuidString.prefix(8))"
         let backend = Process()
         backend.executableURL = CommandLineTests.binary
         backend.arguments = ["backend", "--port", "0", "--rows", "1000", "--admin-token", token,
                              "--endpoints-file", dir + "/endpoints.json", "--stop-with-parent"]
-        backend.standardOutput = FileHandle.nullDevice
-        backend.standardError = FileHandle.nullDevice
+        // The backend's own log, at trace, is checked for the header's value below.
+        _ = FileManager.default.createFile(atPath: dir + "/backend.log", contents: nil)
+        let backendLog = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/backend.log"))
+        backend.arguments! += ["--log-level", "trace"]
+        backend.standardOutput = backendLog
+        backend.standardError = backendLog
         try backend.run()
         defer { backend.terminate(); backend.waitUntilExit() }
         var endpoints: [String: Any]?
@@ -139,7 +145,7 @@ import Testing
         let control = ((e["processes"] as! [[String: Any]])[0]["control_url"] as! String)
         let yaml = Self.fleet.components(separatedBy: "backend:")[0]
             .replacingOccurrences(of: "duration: 24s", with: "duration: 16s") + """
-            target: \(deviceURL)
+            target: { url: "\(deviceURL)", headers: { X-Fleet-Key: { env: FLEETSIM_TEST_HEADER } } }
             hooks:
               block: { http: "POST \(control)/admin/block", token_env: FLEETSIM_TEST_HOOK_TOKEN, body: "{firmware}" }
               unblock:
@@ -157,12 +163,13 @@ import Testing
         try yaml.write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
 
         // Without the token in the environment: invalid input, nothing run.
-        let missing = try cli.fleetsim(["run", dir + "/s.yaml", "--out", dir + "/none", "-q"])
+        let missing = try cli.fleetsim(["run", dir + "/s.yaml", "--out", dir + "/none", "-q"],
+                                       environment: ["FLEETSIM_TEST_HEADER": header])
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("hooks.block.token_env: environment variable FLEETSIM_TEST_HOOK_TOKEN is not set"), "\(missing.stderr)")
 
-        let r = try cli.fleetsim(["run", dir + "/s.yaml", "--out", dir + "/out", "-q"],
-                                 environment: ["FLEETSIM_TEST_HOOK_TOKEN": token])
+        let r = try cli.fleetsim(["run", dir + "/s.yaml", "--out", dir + "/out", "-q", "--log-level", "trace"],
+                                 environment: ["FLEETSIM_TEST_HOOK_TOKEN": token, "FLEETSIM_TEST_HEADER": header])
         #expect(r.status == 0, "\(r.stderr)")
         let report = try json(dir + "/out/report.json")
         let milestones = (report["milestones"] as! [[String: Any]]).map { $0["detail"] as! String }
@@ -179,12 +186,20 @@ import Testing
         #expect(milestones.contains { $0.hasPrefix("50% of upgrades answered 503 without Retry-After for 2s (hook: exit 0 in") }, "\(milestones)")
         #expect(milestones.contains { $0.hasPrefix("http-errors over: upgrades answered normally (hook: exit 0 in") }, "\(milestones)")
         #expect(milestones.contains("dns-failure over: the name resolves again"))
-        // The secret is nowhere in what the run wrote.
+        // The secrets are nowhere in what the run wrote, nor in its logs (which did log: trace).
+        #expect(r.stderr.contains("hook block: hook: HTTP 200"), "\(r.stderr)")
         for file in try FileManager.default.contentsOfDirectory(atPath: dir + "/out") {
             let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/out/" + file)), as: UTF8.self)
             #expect(!text.contains(token), "\(file) holds the token")
+            #expect(!text.contains(header), "\(file) holds the header's value")
         }
-        #expect(!r.stdout.contains(token) && !r.stderr.contains(token))
+        for text in [r.stdout, r.stderr] {
+            #expect(!text.contains(token) && !text.contains(header))
+        }
+        try backendLog.synchronize()
+        let logged = try String(contentsOfFile: dir + "/backend.log", encoding: .utf8)
+        #expect(logged.contains("trace") || logged.contains("debug") || logged.contains("info"), "\(logged)")
+        #expect(!logged.contains(header), "the backend logged the header's value")
     }
 
     /// A refused device waits as its policy says before the next attempt, on the wall clock at
@@ -274,7 +289,7 @@ import Testing
 }
 
 /// `fleetsim run`'s own flags: each mistake one line naming the flag, exit 2, nothing run.
-@Suite struct RunFlagTests {
+@Suite(.tags(.network)) struct RunFlagTests {
     let cli = CommandLineTests()
 
     @Test func aBadShardTimeScaleOrTargetIsOneLineNamingTheFlag() throws {

@@ -3,7 +3,7 @@ import Testing
 import LoadReport
 
 /// The shipped postmortem scenarios, run whole: the cascade must emerge from the model.
-@Suite(.serialized) struct PostmortemScenarioTests {
+@Suite(.serialized, .tags(.slow)) struct PostmortemScenarioTests {
     static let hour = 3600.0
     static let restart = 13 * hour + 40 * 60
     static let block = 16 * hour + 20 * 60

@@ -4,7 +4,7 @@ import LoadReport
 import Testing
 
 /// Thresholds as a CI gate, and the `report` and `compare` commands, as a user runs them.
-@Suite struct ReportCommandTests {
+@Suite(.tags(.slow)) struct ReportCommandTests {
     let cli = CommandLineTests()
 
     func temporaryFolder() throws -> String {

@@ -5,7 +5,7 @@ import Testing
 
 /// The rollout check on the postmortem fleet (scenarios/rollout-3.8.0-b3.yaml), the `rollout:`
 /// section's reader, and the share arithmetic.
-@Suite struct RolloutCheckTests {
+@Suite(.tags(.slow)) struct RolloutCheckTests {
     static let shipped = ScenarioRuns.shipped("rollout-3.8.0-b3.yaml")
 
     static func scenario(_ overrides: [String] = []) throws -> Scenario {

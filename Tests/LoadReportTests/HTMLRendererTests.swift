@@ -58,7 +58,7 @@ import Testing
 }
 
 /// The page in a real browser: Debian's chromium, headless (installed by .ci/run).
-@Suite(.enabled(if: Browser.path != nil, "chromium is not installed (.ci/run installs it)"))
+@Suite(.enabled(if: Browser.path != nil, "chromium is not installed (.ci/run installs it)"), .tags(.slow))
 struct HTMLInBrowserTests {
     @Test func chromiumRendersTheChartsWithoutErrors() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fleetsim-html-\(UUID().uuidString)")

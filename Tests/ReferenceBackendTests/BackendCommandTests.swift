@@ -4,7 +4,7 @@ import Testing
 @testable import ReferenceBackend
 
 /// `fleetsim backend` as a user runs it: one-line errors naming the flag, and a clean stop on SIGINT.
-@Suite struct BackendCommandTests {
+@Suite(.tags(.slow, .network)) struct BackendCommandTests {
     static var binary: URL {
         var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         while folder.path != "/" && !FileManager.default.fileExists(atPath: folder.appendingPathComponent("fleetsim").path) {

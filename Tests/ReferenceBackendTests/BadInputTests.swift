@@ -6,7 +6,7 @@ import Testing
 @testable import ReferenceBackend
 
 /// Bad input never takes the backend down: each gets a defined close code or HTTP status and a counter.
-@Suite struct BadInputTests {
+@Suite(.tags(.network)) struct BadInputTests {
     /// Opens a device connection, sends `text` (after hello when `afterHello`), expects `code`, and
     /// checks that the backend still welcomes a well-behaved device afterwards.
     private func expectClose(_ code: UInt16, cause: RejectCause, afterHello: Bool = false,

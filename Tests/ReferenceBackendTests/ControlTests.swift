@@ -5,7 +5,7 @@ import NIOCore
 import Testing
 @testable import ReferenceBackend
 
-@Suite struct ControlTests {
+@Suite(.tags(.network)) struct ControlTests {
     @Test func blockedFirmwareIsRejectedBeforeAnyDatabaseWork() async throws {
         let path = temporaryDatabasePath()
         defer { removeDatabase(path) }
@@ -216,7 +216,7 @@ import Testing
     }
 }
 
-@Suite struct SharedControlTests {
+@Suite(.tags(.network)) struct SharedControlTests {
     @Test func anAdminChangeInOneProcessReachesTheOthersOnTheSameFile() async throws {
         let path = temporaryDatabasePath()
         defer { removeDatabase(path) }
@@ -247,7 +247,7 @@ import Testing
     }
 }
 
-@Suite struct StartupTests {
+@Suite(.tags(.network)) struct StartupTests {
     @Test func aTakenPortFailsStartCleanly() async throws {
         try await withBackend { _, port in
             var config = ReferenceBackendConfiguration()

@@ -6,7 +6,7 @@ import Testing
 
 /// `/admin/fault`: the live form of the scenario's `http-errors`, `latency` and `db-errors`, each
 /// on until turned off, counted in `/metrics`.
-@Suite struct FaultControlTests {
+@Suite(.tags(.network)) struct FaultControlTests {
     static let auth = ["Authorization": "Bearer t"]
 
     static func fault(_ port: Int, _ body: String) async throws -> HTTPResult {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import ReferenceBackend
 
-@Suite struct HTTPRouteTests {
+@Suite(.tags(.network)) struct HTTPRouteTests {
     @Test func metricsListEverySeriesTheIssueAsksFor() async throws {
         try await withBackend { _, port in
             try await TestConnection.device(port: port, uuid: DeviceRegistry.seededUUID(index: 1), firmware: "3.7.2").close()

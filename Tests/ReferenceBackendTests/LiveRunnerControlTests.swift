@@ -6,7 +6,7 @@ import Testing
 
 /// What the live runner's timeline needs from a backend process: its own control port, a restart
 /// for a given time, a database that can be slowed, and a queue wait it can scrape.
-@Suite struct LiveRunnerControlTests {
+@Suite(.tags(.network)) struct LiveRunnerControlTests {
     static let auth = ["Authorization": "Bearer t"]
 
     @Test func theControlPortServesMetricsHealthAndAdminButNoDevices() async throws {

@@ -4,7 +4,7 @@ import NIOCore
 import Testing
 @testable import ReferenceBackend
 
-@Suite struct ProtocolTests {
+@Suite(.tags(.network)) struct ProtocolTests {
     @Test func knownDeviceIsWelcomedAfterAnIndexedLookup() async throws {
         try await withBackend { backend, port in
             let device = try await TestConnection.device(port: port, uuid: DeviceRegistry.seededUUID(index: 42), firmware: "3.7.2")

@@ -4,7 +4,7 @@ import Testing
 @testable import ReferenceBackend
 
 /// Seeding from a fleet: the roster's devices first, then filler rows no fleet uses.
-@Suite struct RosterTests {
+@Suite(.tags(.network)) struct RosterTests {
     static let roster: [DeviceRoster.Entry] = try! DeviceRoster(csv: """
         uuid,firmware
         0b6f3f2e-6c1d-4c7a-9a8e-2f4d5c6b7a89,3.7.2

@@ -460,7 +460,7 @@ func sendServerClose(_ server: TestServer) async {
     server.closeAllWith1000()
 }
 
-@Suite struct ConformanceTests {
+@Suite(.tags(.slow, .network)) struct ConformanceTests {
     @Test func autobahnStyleCaseGroupsPass() async throws {
         let cases = Cases.all
         let results = NIOLockedValueBox<[String: String?]>([:])

@@ -81,7 +81,7 @@ enum PythonWebsockets {
     }
 }
 
-@Suite(.enabled(if: PythonWebsockets.available, "python3 `websockets` is not installed (pip install websockets; .ci/run installs it)"))
+@Suite(.enabled(if: PythonWebsockets.available, "python3 `websockets` is not installed (pip install websockets; .ci/run installs it)"), .tags(.network))
 struct InteropTests {
     func roundTrip(compression: WSCompression?) async throws -> (RecordingDelegate, String) {
         let server = try PythonWebsockets.Server(compression: compression != nil)

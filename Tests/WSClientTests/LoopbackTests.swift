@@ -6,7 +6,7 @@ import Testing
 @testable import WSClient
 
 /// Behaviour over real loopback sockets against the scripted in-process server.
-@Suite struct LoopbackTests {
+@Suite(.tags(.network)) struct LoopbackTests {
     @Test func echoesTextAndBinaryWithMaskedFrames() async throws {
         let server = try TestServer()
         defer { server.stop() }

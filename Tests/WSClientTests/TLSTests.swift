@@ -35,7 +35,7 @@ enum SelfSigned {
     }
 }
 
-@Suite struct TLSTests {
+@Suite(.tags(.network)) struct TLSTests {
     func run(_ configure: (inout WSConfiguration) -> Void, host: String = "localhost") async throws -> (RecordingDelegate, TestServer) {
         let server = try TestServer(tls: SelfSigned.serverContext())
         let d = RecordingDelegate()
