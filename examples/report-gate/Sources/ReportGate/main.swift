@@ -44,7 +44,7 @@ while !arguments.isEmpty {
 }
 
 let report: Report
-do { report = try ReportFile.read(path: path) } catch { fail("\(path): \(error)") }
+do { report = try Report.read(path: path) } catch { fail("\(path): \(error)") }
 
 var failed = false
 print("\(report.scenario) (\(report.mode), seed \(report.seed)): \(report.summary.devices) devices")
@@ -70,6 +70,6 @@ if let policy {
             worst[attempt] = max(worst[attempt], previous)
         }
     }
-    print("  reconnect \(policy.kind.rawValue): longest wait per attempt " + worst.map { Units.format(duration: $0) }.joined(separator: ", "))
+    print("  reconnect \(policy.kind.rawValue): longest wait per attempt " + worst.map { String(format: "%.1f s", Double($0) / 1e9) }.joined(separator: ", "))
 }
 exit(failed ? 1 : 0)
