@@ -10,7 +10,7 @@ import NIOHTTP1
 // once, before the listener opens, and only read after.
 final class BackendCore: @unchecked Sendable {
     let configuration: ReferenceBackendConfiguration
-    let metrics = BackendMetrics()
+    let metrics: BackendMetrics
     let blockList: BlockList
     let lastSeen = LastSeenBatcher()
     let adminToken: String
@@ -32,6 +32,7 @@ final class BackendCore: @unchecked Sendable {
 
     init(configuration: ReferenceBackendConfiguration) {
         self.configuration = configuration
+        metrics = BackendMetrics(processLabels: [("pid", "\(getpid())"), ("shares_port", "\(configuration.reusePort)")])
         blockList = BlockList(configuration.blockedFirmware)
         lookup = NIOLockedValueBox(configuration.lookup)
         admission = NIOLockedValueBox((configuration.admission,
@@ -72,7 +73,7 @@ final class BackendCore: @unchecked Sendable {
 
     var isListening: Bool {
         get { listeningBox.withLockedValue { $0 } }
-        set { listeningBox.withLockedValue { $0 = newValue }; metrics.withState { $0.listening = newValue } }
+        set { listeningBox.withLockedValue { $0 = newValue }; metrics.setListening(newValue) }
     }
 
     var busyFraction: Double {
@@ -143,7 +144,7 @@ final class BackendCore: @unchecked Sendable {
         let start = DispatchTime.now().uptimeNanoseconds
         do {
             try connection.touch(batch)
-            metrics.withState { $0.lastSeenWritten += UInt64(batch.count) }
+            metrics.lastSeenWritten(batch.count)
         } catch {
             // Put them back for the next flush rather than lose them; newer values win.
             for item in batch where true { lastSeen.touchIfAbsent(uuid: item.uuid, at: item.at) }

@@ -371,7 +371,7 @@ public final class ReferenceBackend: @unchecked Sendable {  // every mutable fie
         }
         guard let server, let group, let port else { return }
         core.isListening = false
-        core.metrics.withState { if countAsCrash { $0.crashes += 1 } }
+        if countAsCrash { core.metrics.crashed() }
         server.close(promise: nil)
         for channel in core.trackedChannels { channel.close(promise: nil) }
         if countAsCrash { core.pendingMemory.releaseAll() }
@@ -391,7 +391,7 @@ public final class ReferenceBackend: @unchecked Sendable {  // every mutable fie
                         return true
                     }
                     if keep {
-                        self.core.metrics.withState { $0.restarts += 1 }
+                        self.core.metrics.restarted()
                         self.core.isListening = true
                     } else {
                         channel.close(promise: nil)
