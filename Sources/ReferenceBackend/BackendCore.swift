@@ -12,7 +12,7 @@ import NIOHTTP1
 final class BackendCore: @unchecked Sendable {
     let configuration: ReferenceBackendConfiguration
     let logger: Logger
-    let metrics = BackendMetrics()
+    let metrics: BackendMetrics
     let blockList: BlockList
     let lastSeen = LastSeenBatcher()
     let adminToken: String
@@ -35,6 +35,7 @@ final class BackendCore: @unchecked Sendable {
     init(configuration: ReferenceBackendConfiguration, logger: Logger = Logger(label: "fleetsim.backend")) {
         self.configuration = configuration
         self.logger = logger
+        metrics = BackendMetrics(processLabels: [("pid", "\(getpid())"), ("shares_port", "\(configuration.reusePort)")])
         blockList = BlockList(configuration.blockedFirmware)
         lookup = NIOLockedValueBox(configuration.lookup)
         admission = NIOLockedValueBox((configuration.admission,
@@ -75,7 +76,7 @@ final class BackendCore: @unchecked Sendable {
 
     var isListening: Bool {
         get { listeningBox.withLockedValue { $0 } }
-        set { listeningBox.withLockedValue { $0 = newValue }; metrics.withState { $0.listening = newValue } }
+        set { listeningBox.withLockedValue { $0 = newValue }; metrics.setListening(newValue) }
     }
 
     var busyFraction: Double {
@@ -147,7 +148,7 @@ final class BackendCore: @unchecked Sendable {
         let start = DispatchTime.now().uptimeNanoseconds
         do {
             try connection.touch(batch)
-            metrics.withState { $0.lastSeenWritten += UInt64(batch.count) }
+            metrics.lastSeenWritten(batch.count)
         } catch {
             logger.error("last_seen batch write failed; its updates are kept for the next flush",
                          metadata: ["error": "\(error)", "updates": "\(batch.count)"])

@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import Prometheus
 
 /// How a device handshake (`hello` → `welcome`) ended.
 public enum HandshakeOutcome: String, Sendable, CaseIterable {
@@ -49,61 +50,181 @@ enum QueryKind: String, CaseIterable {
     case indexed, scan, register, touch
 }
 
-/// Every counter and gauge behind `/metrics`. One lock: each update is a few nanoseconds of work,
-/// far below what a handshake costs.
-final class BackendMetrics: @unchecked Sendable {  // every mutable field is protected by `lock`
+/// Every counter and gauge behind `/metrics`, in a swift-prometheus registry of this backend's own
+/// (not `MetricsSystem.bootstrap`: tests and benchmarks run several backends in one process).
+/// Counters and gauges are atomics, the histograms take swift-prometheus' lock per query. The
+/// figures that are read from elsewhere (the database pool, memory, CPU, the pending count) are
+/// set at scrape time by `BackendCore.renderMetrics()`. The only state kept here besides the
+/// registry is the pending-handshake count, which admission control needs exactly.
+final class BackendMetrics: Sendable {
     static let bucketBounds: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                          0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
-    struct Histogram {
-        var buckets = [UInt64](repeating: 0, count: BackendMetrics.bucketBounds.count)
-        var count: UInt64 = 0
-        var sum: Double = 0
-        mutating func record(_ seconds: Double) {
-            count += 1; sum += seconds
-            if let i = BackendMetrics.bucketBounds.firstIndex(where: { seconds <= $0 }) { buckets[i] += 1 }
+    let registry = PrometheusCollectorRegistry()
+
+    let connectionsOpen: Gauge
+    let upgrades: Counter
+    let handshakes: [HandshakeOutcome: Counter]
+    let heartbeats: Counter
+    let rejects: [RejectCause: Counter]
+    let faultDelayed: Counter
+    let queries: [QueryKind: ValueHistogram]
+    let lastSeenWritten: Counter
+    let crashes: Counter
+    let restarts: Counter
+    let listening: Gauge
+
+    /// Handshakes waiting for the database: admission control compares it with its limit, so it is
+    /// counted here exactly and only copied into the registry's gauge at scrape time.
+    private let pending = NIOLockedValueBox(0)
+
+    /// Scrape-time gauges and mirrored counters, set by `BackendCore.renderMetrics()`.
+    struct ScrapeSeries: Sendable {
+        let handshakesPending, pendingMemoryBytes: Gauge
+        let faultActive: [FaultInjection.Kind: Gauge]
+        let dbQueueLength, dbWorkers, dbWorkersBusy, dbBusyFraction, dbWait: Gauge
+        let dbBusySeconds, dbWaitSecondsTotal, dbWaitCount: Counter
+        let lastSeenPending, blockedRanges: Gauge
+        let residentBytes, anonymousBytes: Gauge
+        let cpuSeconds: Counter
+    }
+    let scrape: ScrapeSeries
+    /// Serialises a scrape's updates with its emission: the mirrored counters are reset and set
+    /// again, and two scrapes (or a scrape and `snapshot`) must not interleave.
+    let scrapeLock = NIOLock()
+
+    init(processLabels: [(String, String)]) {
+        let r = registry
+        func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Counter {
+            r.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
         }
+        func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
+            r.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
+        }
+        connectionsOpen = gauge("fleetsim_backend_connections_open", "WebSocket device connections open now.")
+        upgrades = counter("fleetsim_backend_upgrades_total", "WebSocket upgrades completed.")
+        handshakes = Dictionary(uniqueKeysWithValues: HandshakeOutcome.allCases.map {
+            ($0, counter("fleetsim_backend_handshakes_total", "Device handshakes (hello) by outcome.", [("outcome", $0.rawValue)]))
+        })
+        let pendingGauge = gauge("fleetsim_backend_handshakes_pending", "Handshakes waiting for the database, including ones whose device has gone.")
+        let pendingMemory = gauge("fleetsim_backend_handshakes_pending_memory_bytes", "Memory held by handshakes waiting for the database (--pending-memory each).")
+        heartbeats = counter("fleetsim_backend_heartbeats_total", "Heartbeats acknowledged.")
+        rejects = Dictionary(uniqueKeysWithValues: RejectCause.allCases.map {
+            ($0, counter("fleetsim_backend_rejects_total", "Requests, messages and connections turned away, by cause.", [("cause", $0.rawValue)]))
+        })
+        faultDelayed = counter("fleetsim_backend_fault_delayed_total", "Answers to a hello or a heartbeat sent late by the latency fault (/admin/fault).")
+        let faultActive = Dictionary(uniqueKeysWithValues: FaultInjection.Kind.allCases.map {
+            ($0, gauge("fleetsim_backend_fault_active", "1 while a fault injected by /admin/fault is on, by kind.", [("kind", $0.rawValue)]))
+        })
+        let queueLength = gauge("fleetsim_backend_db_queue_length", "Database jobs waiting for a worker.")
+        let workers = gauge("fleetsim_backend_db_workers", "Database worker threads.")
+        let workersBusy = gauge("fleetsim_backend_db_workers_busy", "Database workers running a job now.")
+        let busyFraction = gauge("fleetsim_backend_db_busy_fraction", "Fraction of database worker time spent in queries over the last second.")
+        let busySeconds = counter("fleetsim_backend_db_busy_seconds_total", "Worker-seconds spent in database jobs.")
+        let wait = gauge("fleetsim_backend_db_wait_seconds", "How long the oldest database job still in the queue has waited so far (0 when none waits).")
+        let waitTotal = counter("fleetsim_backend_db_wait_seconds_total", "Seconds database jobs waited in the queue before a worker took them, summed over the jobs started.")
+        let waitCount = counter("fleetsim_backend_db_wait_seconds_count", "Database jobs started (rate of _total over rate of _count: the mean queue wait).")
+        let queryName = MetricNameDescriptor(metricName: "fleetsim_backend_db_query_duration_seconds", unitName: "",
+                                             helpText: "Database query latency by kind (indexed lookup, scan lookup, register, last_seen batch).")
+        queries = Dictionary(uniqueKeysWithValues: QueryKind.allCases.map {
+            ($0, r.makeValueHistogram(descriptor: queryName, labels: [("kind", $0.rawValue)], buckets: BackendMetrics.bucketBounds))
+        })
+        let lastSeenPending = gauge("fleetsim_backend_last_seen_pending", "Heartbeat last_seen updates not yet written.")
+        lastSeenWritten = counter("fleetsim_backend_last_seen_written_total", "last_seen updates written.")
+        crashes = counter("fleetsim_backend_crashes_total", "Memory-guard crashes: every connection dropped, listener reopened after a delay.")
+        restarts = counter("fleetsim_backend_restarts_total", "Listener restarts (after crashes and admin restarts).")
+        listening = gauge("fleetsim_backend_listening", "1 while the device listener is open.")
+        let blockedRanges = gauge("fleetsim_backend_blocked_ranges", "Firmware ranges on the block list.")
+        gauge("fleetsim_backend_process_info", "This process (with --processes N, each answers /metrics for itself: scrape by pid).",
+              processLabels).set(to: 1)
+        let resident = gauge("process_resident_memory_bytes", "Resident memory of this process.")
+        let anonymous = gauge("fleetsim_backend_memory_anonymous_bytes", "Anonymous resident memory (what the memory guard compares with its limit).")
+        let cpu = counter("process_cpu_seconds_total", "User and system CPU time of this process.")
+        scrape = ScrapeSeries(handshakesPending: pendingGauge, pendingMemoryBytes: pendingMemory, faultActive: faultActive,
+                              dbQueueLength: queueLength, dbWorkers: workers, dbWorkersBusy: workersBusy,
+                              dbBusyFraction: busyFraction, dbWait: wait, dbBusySeconds: busySeconds,
+                              dbWaitSecondsTotal: waitTotal, dbWaitCount: waitCount, lastSeenPending: lastSeenPending,
+                              blockedRanges: blockedRanges, residentBytes: resident, anonymousBytes: anonymous, cpuSeconds: cpu)
     }
 
-    struct State {
-        var openConnections = 0
-        var pendingHandshakes = 0
-        var handshakes = [HandshakeOutcome: UInt64]()
-        var rejects = [RejectCause: UInt64]()
-        var heartbeats: UInt64 = 0
-        var queries = [QueryKind: Histogram]()
-        var crashes: UInt64 = 0
-        var restarts: UInt64 = 0
-        var lastSeenWritten: UInt64 = 0
-        var listening = false
-        var upgrades: UInt64 = 0
-        /// Answers (to a hello or a heartbeat) the latency fault delayed.
-        var faultDelayed: UInt64 = 0
-    }
-
-    private let lock = NIOLock()
-    private var state = State()
-
-    func withState<T>(_ body: (inout State) -> T) -> T { lock.withLock { body(&state) } }
-    var snapshot: State { lock.withLock { state } }
-
-    func handshake(_ outcome: HandshakeOutcome) { lock.withLock { state.handshakes[outcome, default: 0] += 1 } }
-    func reject(_ cause: RejectCause) { lock.withLock { state.rejects[cause, default: 0] += 1 } }
-    func query(_ kind: QueryKind, seconds: Double) { lock.withLock { state.queries[kind, default: Histogram()].record(seconds) } }
-    func heartbeat() { lock.withLock { state.heartbeats += 1 } }
-    func connectionOpened() { lock.withLock { state.openConnections += 1; state.upgrades += 1 } }
-    func connectionClosed() { lock.withLock { state.openConnections -= 1 } }
+    func handshake(_ outcome: HandshakeOutcome) { handshakes[outcome]!.increment() }
+    func reject(_ cause: RejectCause) { rejects[cause]!.increment() }
+    func query(_ kind: QueryKind, seconds: Double) { queries[kind]!.record(seconds) }
+    func heartbeat() { heartbeats.increment() }
+    func connectionOpened() { connectionsOpen.increment(); upgrades.increment() }
+    func connectionClosed() { connectionsOpen.decrement() }
+    func answerDelayed() { faultDelayed.increment() }
+    func lastSeenWritten(_ count: Int) { lastSeenWritten.increment(by: Int64(count)) }
+    func crashed() { crashes.increment() }
+    func restarted() { restarts.increment() }
+    func setListening(_ on: Bool) { listening.set(to: on ? 1 : 0) }
 
     /// Tries to add a pending handshake under an optional limit; false when at the limit.
     func beginPending(limit: Int?) -> Bool {
-        lock.withLock {
-            if let limit, state.pendingHandshakes >= limit { return false }
-            state.pendingHandshakes += 1
+        pending.withLockedValue {
+            if let limit, $0 >= limit { return false }
+            $0 += 1
             return true
         }
     }
-    func endPending() { lock.withLock { state.pendingHandshakes -= 1 } }
-    var pendingHandshakes: Int { lock.withLock { state.pendingHandshakes } }
+    func endPending() { pending.withLockedValue { $0 -= 1 } }
+    var pendingHandshakes: Int { pending.withLockedValue { $0 } }
+
+    /// The registry's exposition; `refresh` sets the scrape-time series first, under the same lock.
+    func emit(refresh: (ScrapeSeries) -> Void) -> String {
+        scrapeLock.withLock {
+            refresh(scrape)
+            scrape.handshakesPending.set(to: Double(pendingHandshakes))
+            return registry.emitToString()
+        }
+    }
+
+    /// The counters, read back for `ReferenceBackend.stats` (tests and benchmarks). swift-prometheus
+    /// keeps no readable value outside its exposition, so they are read from the registry's own
+    /// lines (`name{labels} value`), looked up by the exact series this type registered. A zero
+    /// count is absent, as `Stats` has always reported it.
+    var snapshot: Snapshot {
+        let text = scrapeLock.withLock { registry.emitToString() }
+        var values: [Substring: Double] = [:]
+        for line in text.split(separator: "\n") where line.first != "#" {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            values[line[..<space]] = value
+        }
+        func count(_ series: String) -> UInt64 { UInt64(values[series[...]] ?? 0) }
+        func nonZero<K: RawRepresentable & Hashable>(_ keys: [K], _ series: (String) -> String) -> [K: UInt64]
+            where K.RawValue == String {
+            var counts: [K: UInt64] = [:]
+            for key in keys {
+                let n = count(series(key.rawValue))
+                if n > 0 { counts[key] = n }
+            }
+            return counts
+        }
+        return Snapshot(
+            openConnections: Int(values["fleetsim_backend_connections_open"] ?? 0),
+            pendingHandshakes: pendingHandshakes,
+            handshakes: nonZero(HandshakeOutcome.allCases) { "fleetsim_backend_handshakes_total{outcome=\"\($0)\"}" },
+            rejects: nonZero(RejectCause.allCases) { "fleetsim_backend_rejects_total{cause=\"\($0)\"}" },
+            heartbeats: count("fleetsim_backend_heartbeats_total"),
+            queries: nonZero(QueryKind.allCases) { "fleetsim_backend_db_query_duration_seconds_count{kind=\"\($0)\"}" }
+                .mapValues { Snapshot.Queries(count: $0) },
+            crashes: count("fleetsim_backend_crashes_total"),
+            restarts: count("fleetsim_backend_restarts_total"),
+            listening: values["fleetsim_backend_listening"] == 1)
+    }
+
+    struct Snapshot {
+        struct Queries { var count: UInt64 }
+        var openConnections: Int
+        var pendingHandshakes: Int
+        var handshakes: [HandshakeOutcome: UInt64]
+        var rejects: [RejectCause: UInt64]
+        var heartbeats: UInt64
+        var queries: [QueryKind: Queries]
+        var crashes: UInt64
+        var restarts: UInt64
+        var listening: Bool
+    }
 }
 
 /// Process-wide figures read from `/proc`: resident memory and CPU time.

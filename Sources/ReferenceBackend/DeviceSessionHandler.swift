@@ -119,7 +119,7 @@ final class DeviceSessionHandler: ChannelInboundHandler {
             core.lastSeen.touch(uuid: uuid, at: BackendCore.unixNow())
             let ack = seq.map { "{\"type\":\"ack\",\"seq\":\($0)}" } ?? "{\"type\":\"ack\"}"
             guard let delay = faults.latency else { send(ack, context: context); return }
-            core.metrics.withState { $0.faultDelayed += 1 }
+            core.metrics.answerDelayed()
             context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay)) { [self] in
                 if state == .online, context.channel.isActive { send(ack, context: context) }
             }
@@ -170,7 +170,7 @@ final class DeviceSessionHandler: ChannelInboundHandler {
         let faults = core.faults
         let failing = faults.failsQuery()
         let delay = faults.latency
-        if delay != nil { core.metrics.withState { $0.faultDelayed += 1 } }
+        if delay != nil { core.metrics.answerDelayed() }
         // The handler and its context stay on their loop: the worker thread carries them bound to it.
         let session = NIOLoopBound((handler: self, context: context), eventLoop: eventLoop)
         // The answer comes after the latency fault's delay when one is on; the handshake stays

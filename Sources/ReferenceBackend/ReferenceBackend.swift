@@ -387,7 +387,7 @@ public final class ReferenceBackend: @unchecked Sendable {  // every mutable fie
             core.logger.notice("restart: every connection drops", metadata: ["down": "\(down ?? configuration.restartDelay)"])
         }
         core.isListening = false
-        core.metrics.withState { if countAsCrash { $0.crashes += 1 } }
+        if countAsCrash { core.metrics.crashed() }
         server.close(promise: nil)
         for channel in core.trackedChannels { channel.close(promise: nil) }
         if countAsCrash { core.pendingMemory.releaseAll() }
@@ -407,7 +407,7 @@ public final class ReferenceBackend: @unchecked Sendable {  // every mutable fie
                         return true
                     }
                     if keep {
-                        self.core.metrics.withState { $0.restarts += 1 }
+                        self.core.metrics.restarted()
                         self.core.isListening = true
                     } else {
                         channel.close(promise: nil)

@@ -42,6 +42,75 @@ import Testing
         }
     }
 
+    /// Every family of the exposition as it was written by hand before swift-prometheus: name, type
+    /// and help text. Scrapers and dashboards depend on them; a change here is a change of contract.
+    static let families: [(name: String, type: String, help: String)] = [
+        ("fleetsim_backend_connections_open", "gauge", "WebSocket device connections open now."),
+        ("fleetsim_backend_upgrades_total", "counter", "WebSocket upgrades completed."),
+        ("fleetsim_backend_handshakes_total", "counter", "Device handshakes (hello) by outcome."),
+        ("fleetsim_backend_handshakes_pending", "gauge", "Handshakes waiting for the database, including ones whose device has gone."),
+        ("fleetsim_backend_handshakes_pending_memory_bytes", "gauge", "Memory held by handshakes waiting for the database (--pending-memory each)."),
+        ("fleetsim_backend_heartbeats_total", "counter", "Heartbeats acknowledged."),
+        ("fleetsim_backend_rejects_total", "counter", "Requests, messages and connections turned away, by cause."),
+        ("fleetsim_backend_fault_delayed_total", "counter", "Answers to a hello or a heartbeat sent late by the latency fault (/admin/fault)."),
+        ("fleetsim_backend_fault_active", "gauge", "1 while a fault injected by /admin/fault is on, by kind."),
+        ("fleetsim_backend_db_queue_length", "gauge", "Database jobs waiting for a worker."),
+        ("fleetsim_backend_db_workers", "gauge", "Database worker threads."),
+        ("fleetsim_backend_db_workers_busy", "gauge", "Database workers running a job now."),
+        ("fleetsim_backend_db_busy_fraction", "gauge", "Fraction of database worker time spent in queries over the last second."),
+        ("fleetsim_backend_db_busy_seconds_total", "counter", "Worker-seconds spent in database jobs."),
+        ("fleetsim_backend_db_wait_seconds", "gauge", "How long the oldest database job still in the queue has waited so far (0 when none waits)."),
+        ("fleetsim_backend_db_wait_seconds_total", "counter", "Seconds database jobs waited in the queue before a worker took them, summed over the jobs started."),
+        ("fleetsim_backend_db_wait_seconds_count", "counter", "Database jobs started (rate of _total over rate of _count: the mean queue wait)."),
+        ("fleetsim_backend_db_query_duration_seconds", "histogram", "Database query latency by kind (indexed lookup, scan lookup, register, last_seen batch)."),
+        ("fleetsim_backend_last_seen_pending", "gauge", "Heartbeat last_seen updates not yet written."),
+        ("fleetsim_backend_last_seen_written_total", "counter", "last_seen updates written."),
+        ("fleetsim_backend_crashes_total", "counter", "Memory-guard crashes: every connection dropped, listener reopened after a delay."),
+        ("fleetsim_backend_restarts_total", "counter", "Listener restarts (after crashes and admin restarts)."),
+        ("fleetsim_backend_listening", "gauge", "1 while the device listener is open."),
+        ("fleetsim_backend_blocked_ranges", "gauge", "Firmware ranges on the block list."),
+        ("fleetsim_backend_process_info", "gauge", "This process (with --processes N, each answers /metrics for itself: scrape by pid)."),
+        ("process_resident_memory_bytes", "gauge", "Resident memory of this process."),
+        ("fleetsim_backend_memory_anonymous_bytes", "gauge", "Anonymous resident memory (what the memory guard compares with its limit)."),
+        ("process_cpu_seconds_total", "counter", "User and system CPU time of this process."),
+    ]
+
+    @Test func everySeriesKeepsItsNameTypeLabelsAndHelpText() async throws {
+        try await withBackend { backend, _ in
+            let text = backend.metricsText()
+            var help: [String: String] = [:], type: [String: String] = [:], series = Set<String>()
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: " ", maxSplits: 3).map(String.init)
+                if line.hasPrefix("# HELP ") { help[parts[2]] = parts.count > 3 ? parts[3] : "" }
+                else if line.hasPrefix("# TYPE ") { type[parts[2]] = parts[3] }
+                else if let space = line.lastIndex(of: " ") { series.insert(String(line[..<space])) }
+            }
+            #expect(Set(help.keys) == Set(Self.families.map(\.name)))
+            for family in Self.families {
+                #expect(type[family.name] == family.type, "\(family.name)")
+                #expect(help[family.name] == family.help, "\(family.name)")
+            }
+            var expected = Set(Self.families.map(\.name).filter {
+                !["fleetsim_backend_handshakes_total", "fleetsim_backend_rejects_total", "fleetsim_backend_fault_active",
+                  "fleetsim_backend_db_query_duration_seconds", "fleetsim_backend_process_info"].contains($0)
+            })
+            for o in HandshakeOutcome.allCases { expected.insert("fleetsim_backend_handshakes_total{outcome=\"\(o.rawValue)\"}") }
+            for c in RejectCause.allCases { expected.insert("fleetsim_backend_rejects_total{cause=\"\(c.rawValue)\"}") }
+            for k in FaultInjection.Kind.allCases { expected.insert("fleetsim_backend_fault_active{kind=\"\(k.rawValue)\"}") }
+            let bounds = ["0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
+                          "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "30.0", "+Inf"]
+            for kind in ["indexed", "scan", "register", "touch"] {
+                let name = "fleetsim_backend_db_query_duration_seconds"
+                for le in bounds { expected.insert("\(name)_bucket{kind=\"\(kind)\",le=\"\(le)\"}") }
+                expected.insert("\(name)_sum{kind=\"\(kind)\"}")
+                expected.insert("\(name)_count{kind=\"\(kind)\"}")
+            }
+            expected.insert("fleetsim_backend_process_info{pid=\"\(getpid())\",shares_port=\"false\"}")
+            #expect(series.subtracting(expected).isEmpty, "new: \(series.subtracting(expected).sorted())")
+            #expect(expected.subtracting(series).isEmpty, "missing: \(expected.subtracting(series).sorted())")
+        }
+    }
+
     @Test func healthzAndUnknownRoutes() async throws {
         try await withBackend { backend, port in
             let ok = try await TestConnection.http(port: port, path: "/healthz")

@@ -4,6 +4,9 @@
 //   swift run -c release ReferenceBackendBenchmark server [--rows 1000000] [--connections 15000]
 //                                                         [--churn-seconds 3] [--heartbeat-seconds 5]
 //                                                         [--clients 2]
+//   swift run -c release ReferenceBackendBenchmark handshake-cpu [--rows 100000] [--seconds 10] [--clients 1]
+//                                                                [--concurrency 64] [--scrapes 200]
+//   swift run -c release ReferenceBackendBenchmark metrics-ops [--iterations 2000000] [--runs 7]
 //   swift run -c release ReferenceBackendBenchmark all
 //
 // `server` runs the backend in this process and the devices in a child process (the same binary in
@@ -161,6 +164,68 @@ func serverLoad(rows: Int, connections: Int, churnSeconds: Double, heartbeatSeco
     print("- server counters: welcome \(stats.handshakes[.welcome] ?? 0), registered \(stats.handshakes[.registered] ?? 0), heartbeats \(stats.heartbeats), rejects \(stats.rejects.values.reduce(0, +))")
 }
 
+// MARK: server CPU per handshake (parent side)
+
+/// The server process's CPU time (user + system, getrusage) per handshake during `seconds` of
+/// churn, and the CPU time of one `/metrics` scrape: the figures to compare two builds of the
+/// backend with (RESULTS.md, "Metrics"). One `RESULT` line, so that runs can be collected by a script.
+func handshakeCPU(rows: Int, seconds: Double, clients: Int, concurrency: Int, scrapes: Int) async throws {
+    var config = ReferenceBackendConfiguration()
+    config.rows = rows
+    config.port = 0
+    config.lastSeenFlushInterval = .seconds(1)
+    let backend = ReferenceBackend(configuration: config)
+    let (_, port) = try await backend.start()
+    let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+    let cpuStart = ProcessStats.cpuSeconds()
+    var children: [(Process, Pipe)] = []
+    for k in 0..<clients {
+        let process = Process(), output = Pipe()
+        process.executableURL = URL(fileURLWithPath: exe)
+        process.arguments = ["client", "--churn-only", "--port", String(port), "--rows", String(rows),
+                             "--churn-seconds", String(seconds), "--concurrency", String(concurrency),
+                             "--source-base", String(2 + 16 * k)]
+        process.standardOutput = output
+        try process.run()
+        children.append((process, output))
+    }
+    // A scrape a second while the devices churn, as `fleetsim run` does every interval.
+    let scraping = Task {
+        while !Task.isCancelled {
+            _ = backend.metricsText()
+            try? await Task.sleep(nanoseconds: 1_000_000_000)
+        }
+    }
+    var handshakes = 0.0, failed = 0.0, wall = 0.0
+    for (process, output) in children {
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        for line in text.split(separator: "\n") where line.hasPrefix("RESULT churn ") {
+            let v = line.split(separator: " ").dropFirst(2).compactMap { Double($0) }
+            if v.count >= 3 { handshakes += v[0]; wall = max(wall, v[1]); failed += v[2] }
+        }
+    }
+    scraping.cancel()
+    let cpu = ProcessStats.cpuSeconds() - cpuStart
+    // The scrape itself, on its own: CPU time of this thread over `scrapes` renderings.
+    let before = threadCPUSeconds()
+    for _ in 0..<scrapes { _ = backend.metricsText() }
+    let scrapeMicros = (threadCPUSeconds() - before) / Double(max(1, scrapes)) * 1e6
+    let welcomed = backend.stats.handshakes[.welcome] ?? 0
+    try await backend.shutdown()
+    var load = ""
+    if let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) { load = String(text.split(separator: " ").first ?? "") }
+    print(String(format: "RESULT handshakes %.0f failed %.0f wall_s %.2f server_cpu_s %.3f cpu_us_per_handshake %.2f scrape_cpu_us %.1f",
+                 handshakes, failed, wall, cpu, cpu / max(1, handshakes) * 1e6, scrapeMicros) + " welcomed \(welcomed) load1 \(load)")
+}
+
+/// CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID).
+func threadCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
 // MARK: devices (child side)
 
 final class LoadDriver: @unchecked Sendable {
@@ -267,8 +332,12 @@ func runClient() throws {
     driver.sourceBase = Int(option("--source-base", "2"))!
     func report(_ s: String) { print(s); fflush(stdout) }
 
-    let c = try driver.churn(concurrency: 128, seconds: churnSeconds).wait()
+    let c = try driver.churn(concurrency: Int(option("--concurrency", "128"))!, seconds: churnSeconds).wait()
     report("RESULT churn \(c.0) \(c.1) \(c.2)")
+    if arguments.contains("--churn-only") {
+        try group.syncShutdownGracefully()
+        return
+    }
     _ = readLine()
     let before = ProcessStats.anonymousBytes()
     let o = try driver.open(count: connections, concurrency: 256).wait()
@@ -288,6 +357,21 @@ case "scan-cost":
 case "server":
     try await serverLoad(rows: Int(option("--rows", "1000000"))!, connections: Int(option("--connections", "15000"))!,
                          churnSeconds: Double(option("--churn-seconds", "3"))!, heartbeatSeconds: Double(option("--heartbeat-seconds", "5"))!)
+case "handshake-cpu":
+    try await handshakeCPU(rows: Int(option("--rows", "100000"))!, seconds: Double(option("--seconds", "10"))!,
+                           clients: max(1, Int(option("--clients", "1"))!), concurrency: Int(option("--concurrency", "64"))!,
+                           scrapes: Int(option("--scrapes", "200"))!)
+case "metrics-ops":
+    metricsOps(iterations: Int(option("--iterations", "2000000"))!, runs: Int(option("--runs", "7"))!)
+case "metrics-text":
+    // A fresh backend's exposition: to compare the series of two builds.
+    var config = ReferenceBackendConfiguration()
+    config.rows = 1_000
+    config.port = 0
+    let backend = ReferenceBackend(configuration: config)
+    _ = try await backend.start()
+    print(backend.metricsText(), terminator: "")
+    try await backend.shutdown()
 case "client":
     try runClient()
 case "all":
@@ -295,6 +379,6 @@ case "all":
     print("")
     try await serverLoad(rows: 1_000_000, connections: 15_000, churnSeconds: 3, heartbeatSeconds: 5)
 default:
-    log("usage: ReferenceBackendBenchmark [scan-cost|server|all] (see the comment at the top of main.swift)")
+    log("usage: ReferenceBackendBenchmark [scan-cost|server|handshake-cpu|metrics-ops|all] (see the comment at the top of main.swift)")
     exit(2)
 }
