@@ -1,3 +1,4 @@
+import DeviceModel
 import Foundation
 import NIOConcurrencyHelpers
 import Prometheus
@@ -106,7 +107,7 @@ final class BackendMetrics: Sendable {
         handshakes = Dictionary(uniqueKeysWithValues: HandshakeOutcome.allCases.map {
             ($0, counter("fleetsim_backend_handshakes_total", "Device handshakes (hello) by outcome.", [("outcome", $0.rawValue)]))
         })
-        let pendingGauge = gauge("fleetsim_backend_handshakes_pending", "Handshakes waiting for the database, including ones whose device has gone.")
+        let pendingGauge = gauge(BackendMetricName.handshakesPending, "Handshakes waiting for the database, including ones whose device has gone.")
         let pendingMemory = gauge("fleetsim_backend_handshakes_pending_memory_bytes", "Memory held by handshakes waiting for the database (--pending-memory each).")
         heartbeats = counter("fleetsim_backend_heartbeats_total", "Heartbeats acknowledged.")
         rejects = Dictionary(uniqueKeysWithValues: RejectCause.allCases.map {
@@ -119,9 +120,9 @@ final class BackendMetrics: Sendable {
         let queueLength = gauge("fleetsim_backend_db_queue_length", "Database jobs waiting for a worker.")
         let workers = gauge("fleetsim_backend_db_workers", "Database worker threads.")
         let workersBusy = gauge("fleetsim_backend_db_workers_busy", "Database workers running a job now.")
-        let busyFraction = gauge("fleetsim_backend_db_busy_fraction", "Fraction of database worker time spent in queries over the last second.")
+        let busyFraction = gauge(BackendMetricName.databaseBusyFraction, "Fraction of database worker time spent in queries over the last second.")
         let busySeconds = counter("fleetsim_backend_db_busy_seconds_total", "Worker-seconds spent in database jobs.")
-        let wait = gauge("fleetsim_backend_db_wait_seconds", "How long the oldest database job still in the queue has waited so far (0 when none waits).")
+        let wait = gauge(BackendMetricName.databaseWaitSeconds, "How long the oldest database job still in the queue has waited so far (0 when none waits).")
         let waitTotal = counter("fleetsim_backend_db_wait_seconds_total", "Seconds database jobs waited in the queue before a worker took them, summed over the jobs started.")
         let waitCount = counter("fleetsim_backend_db_wait_seconds_count", "Database jobs started (rate of _total over rate of _count: the mean queue wait).")
         let queryName = MetricNameDescriptor(metricName: "fleetsim_backend_db_query_duration_seconds", unitName: "",
@@ -131,14 +132,14 @@ final class BackendMetrics: Sendable {
         })
         let lastSeenPending = gauge("fleetsim_backend_last_seen_pending", "Heartbeat last_seen updates not yet written.")
         lastSeenWritten = counter("fleetsim_backend_last_seen_written_total", "last_seen updates written.")
-        crashes = counter("fleetsim_backend_crashes_total", "Memory-guard crashes: every connection dropped, listener reopened after a delay.")
+        crashes = counter(BackendMetricName.crashesTotal, "Memory-guard crashes: every connection dropped, listener reopened after a delay.")
         restarts = counter("fleetsim_backend_restarts_total", "Listener restarts (after crashes and admin restarts).")
         listening = gauge("fleetsim_backend_listening", "1 while the device listener is open.")
         let blockedRanges = gauge("fleetsim_backend_blocked_ranges", "Firmware ranges on the block list.")
         gauge("fleetsim_backend_process_info", "This process (with --processes N, each answers /metrics for itself: scrape by pid).",
               processLabels).set(to: 1)
         let resident = gauge("process_resident_memory_bytes", "Resident memory of this process.")
-        let anonymous = gauge("fleetsim_backend_memory_anonymous_bytes", "Anonymous resident memory (what the memory guard compares with its limit).")
+        let anonymous = gauge(BackendMetricName.memoryAnonymousBytes, "Anonymous resident memory (what the memory guard compares with its limit).")
         let cpu = counter("process_cpu_seconds_total", "User and system CPU time of this process.")
         scrape = ScrapeSeries(handshakesPending: pendingGauge, pendingMemoryBytes: pendingMemory, faultActive: faultActive,
                               dbQueueLength: queueLength, dbWorkers: workers, dbWorkersBusy: workersBusy,
@@ -185,32 +186,29 @@ final class BackendMetrics: Sendable {
     /// count is absent, as `Stats` has always reported it.
     var snapshot: Snapshot {
         let text = scrapeLock.withLock { registry.emitToString() }
-        var values: [Substring: Double] = [:]
-        for line in text.split(separator: "\n") where line.first != "#" {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
-            values[line[..<space]] = value
-        }
-        func count(_ series: String) -> UInt64 { UInt64(values[series[...]] ?? 0) }
-        func nonZero<K: RawRepresentable & Hashable>(_ keys: [K], _ series: (String) -> String) -> [K: UInt64]
+        // The registry wrote this text itself: it always parses.
+        let m = (try? PrometheusText(parsing: text)) ?? PrometheusText()
+        func count(_ name: String, _ labels: [String: String] = [:]) -> UInt64 { UInt64(m.value(name, labels: labels) ?? 0) }
+        func nonZero<K: RawRepresentable & Hashable>(_ keys: [K], _ name: String, label: String) -> [K: UInt64]
             where K.RawValue == String {
             var counts: [K: UInt64] = [:]
             for key in keys {
-                let n = count(series(key.rawValue))
+                let n = count(name, [label: key.rawValue])
                 if n > 0 { counts[key] = n }
             }
             return counts
         }
         return Snapshot(
-            openConnections: Int(values["fleetsim_backend_connections_open"] ?? 0),
+            openConnections: Int(m.value("fleetsim_backend_connections_open") ?? 0),
             pendingHandshakes: pendingHandshakes,
-            handshakes: nonZero(HandshakeOutcome.allCases) { "fleetsim_backend_handshakes_total{outcome=\"\($0)\"}" },
-            rejects: nonZero(RejectCause.allCases) { "fleetsim_backend_rejects_total{cause=\"\($0)\"}" },
+            handshakes: nonZero(HandshakeOutcome.allCases, "fleetsim_backend_handshakes_total", label: "outcome"),
+            rejects: nonZero(RejectCause.allCases, "fleetsim_backend_rejects_total", label: "cause"),
             heartbeats: count("fleetsim_backend_heartbeats_total"),
-            queries: nonZero(QueryKind.allCases) { "fleetsim_backend_db_query_duration_seconds_count{kind=\"\($0)\"}" }
+            queries: nonZero(QueryKind.allCases, "fleetsim_backend_db_query_duration_seconds_count", label: "kind")
                 .mapValues { Snapshot.Queries(count: $0) },
-            crashes: count("fleetsim_backend_crashes_total"),
+            crashes: count(BackendMetricName.crashesTotal),
             restarts: count("fleetsim_backend_restarts_total"),
-            listening: values["fleetsim_backend_listening"] == 1)
+            listening: m.value("fleetsim_backend_listening") == 1)
     }
 
     struct Snapshot {

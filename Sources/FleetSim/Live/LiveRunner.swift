@@ -466,11 +466,11 @@ public final class LiveRunner {
                 guard r.status == 200 else { scrapeFailed(url, "HTTP \(r.status)"); continue }
                 let m = try PrometheusText(parsing: r.body)
                 got += 1
-                if let b = m.sum("fleetsim_backend_db_busy_fraction") { busy += b; busyN += 1 }
-                wait = max(wait, m.max("fleetsim_backend_db_wait_seconds") ?? 0)
-                memory += m.sum("fleetsim_backend_memory_anonymous_bytes") ?? 0
-                pending += m.sum("fleetsim_backend_handshakes_pending") ?? 0
-                crashes += m.sum("fleetsim_backend_crashes_total") ?? 0
+                if let b = m.sum(BackendMetricName.databaseBusyFraction) { busy += b; busyN += 1 }
+                wait = max(wait, m.max(BackendMetricName.databaseWaitSeconds) ?? 0)
+                memory += m.sum(BackendMetricName.memoryAnonymousBytes) ?? 0
+                pending += m.sum(BackendMetricName.handshakesPending) ?? 0
+                crashes += m.sum(BackendMetricName.crashesTotal) ?? 0
             } catch {
                 scrapeFailed(url, "\(error)")
             }

@@ -1,5 +1,17 @@
+/// The names of the reference backend's `/metrics` series that the live runner reads into the
+/// report's backend sample: the backend registers them, the live runner looks them up.
+public enum BackendMetricName {
+    public static let databaseBusyFraction = "fleetsim_backend_db_busy_fraction"
+    public static let databaseWaitSeconds = "fleetsim_backend_db_wait_seconds"
+    public static let memoryAnonymousBytes = "fleetsim_backend_memory_anonymous_bytes"
+    public static let handshakesPending = "fleetsim_backend_handshakes_pending"
+    public static let crashesTotal = "fleetsim_backend_crashes_total"
+}
+
 /// The Prometheus text exposition format (version 0.0.4), read as far as a load test needs:
 /// samples with their labels and values; `# HELP` / `# TYPE` lines and timestamps are skipped.
+/// The one reader of it: the live runner scrapes with it, and the reference backend reads its own
+/// counters back with it (swift-prometheus keeps no readable value outside its exposition).
 public struct PrometheusText: Sendable, Equatable {
     public struct Sample: Sendable, Equatable {
         public var name: String
@@ -14,6 +26,8 @@ public struct PrometheusText: Sendable, Equatable {
     }
 
     public var samples: [Sample]
+
+    public init(samples: [Sample] = []) { self.samples = samples }
 
     public init(parsing text: String) throws {
         var samples: [Sample] = []
@@ -85,5 +99,10 @@ public struct PrometheusText: Sendable, Equatable {
 
     public func max(_ name: String) -> Double? {
         samples.filter { $0.name == name }.map(\.value).max()
+    }
+
+    /// The value of the one sample of `name` with exactly these labels; nil when there is none.
+    public func value(_ name: String, labels: [String: String] = [:]) -> Double? {
+        samples.first { $0.name == name && $0.labels == labels }?.value
     }
 }
