@@ -8,10 +8,12 @@ import DeviceModel
 /// has arrived and a core is free, on the core that frees first. So a query costs one heap
 /// operation and no events of its own; its completion is known the moment it is issued.
 /// Work whose device has gone still runs: nothing here knows about devices.
+// Stored properties are `@exclusivity(unchecked)`: the engine runs on one thread and never
+// holds two accesses to one of them at once; dynamic checks cost more than the events.
 final class DatabaseModel {
     /// When each core becomes free (a min-heap of `cores` entries).
-    private var coreFree: UnsafeMutablePointer<Nanoseconds>
-    private(set) var cores: Int
+    @exclusivity(unchecked) private var coreFree: UnsafeMutablePointer<Nanoseconds>
+    @exclusivity(unchecked) private(set) var cores: Int
     /// Service-time divisor, for fractional capacity after `--scale`.
     let speed: Double
     let queueTimeout: Nanoseconds?
@@ -21,9 +23,9 @@ final class DatabaseModel {
     let interval: Nanoseconds
     /// The report interval the last query started in, and where it ends: queries start in
     /// FIFO order, so the next one almost always starts in the same interval (no division).
-    private var currentInterval = 0
-    private var currentIntervalEnd: Nanoseconds
-    private(set) var refused: UInt64 = 0
+    @exclusivity(unchecked) private var currentInterval = 0
+    @exclusivity(unchecked) private var currentIntervalEnd: Nanoseconds
+    @exclusivity(unchecked) private(set) var refused: UInt64 = 0
 
     init(cores: Int, speed: Double, queueTimeout: Nanoseconds?, interval: Nanoseconds, intervals: Int) {
         self.cores = max(1, cores)

@@ -31,10 +31,12 @@ extension Simulation {
 
 /// The device array, allocated once for the whole run on a cache-line boundary, and freed with
 /// the simulation.
+// Stored properties are `@exclusivity(unchecked)`: the engine runs on one thread and never
+// holds two accesses to one of them at once; dynamic checks cost more than the events.
 final class DeviceStorage {
     let devices: UnsafeMutableBufferPointer<Simulation.DeviceSlot>
     let behaviours: UnsafeMutableBufferPointer<DeviceBehaviour>
-    private var initialized = 0
+    @exclusivity(unchecked) private var initialized = 0
 
     init(devices count: Int, groups: [DeviceBehaviour]) {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * MemoryLayout<Simulation.DeviceSlot>.stride,

@@ -46,6 +46,8 @@ struct SimEvent {
 /// sequential pass, when the calendar reaches it. Only events further out than that (or pushed
 /// into the bucket being drained) go through a binary heap. Order is total and deterministic:
 /// by time, then insertion order.
+// Stored properties are `@exclusivity(unchecked)`: the engine runs on one thread and never
+// holds two accesses to one of them at once; dynamic checks cost more than the events.
 final class EventQueue {
     static let bucketShift: Int64 = 26               // 67,108,864 ns per bucket
     static let windowShift: Int64 = 14               // buckets per window: 16,384 (≈ 1,100 s)
@@ -60,35 +62,35 @@ final class EventQueue {
     /// no doubling, so a million-device run's peak memory is the events it holds.
     static let segmentShift = 11
     static let segmentChunks = 1 << segmentShift     // 2,048 chunks (1.5 MiB) per segment
-    private var segments: UnsafeMutablePointer<UnsafeMutablePointer<SimEvent>>
-    private var segmentCapacity = 16
-    private var chunkCapacity = 0
-    private var chunkNext: UnsafeMutablePointer<Int32>
-    private var chunkFill: UnsafeMutablePointer<Int32>
-    private var chunksUsed = 0
-    private var freeChunks: Int32 = -1
+    @exclusivity(unchecked) private var segments: UnsafeMutablePointer<UnsafeMutablePointer<SimEvent>>
+    @exclusivity(unchecked) private var segmentCapacity = 16
+    @exclusivity(unchecked) private var chunkCapacity = 0
+    @exclusivity(unchecked) private var chunkNext: UnsafeMutablePointer<Int32>
+    @exclusivity(unchecked) private var chunkFill: UnsafeMutablePointer<Int32>
+    @exclusivity(unchecked) private var chunksUsed = 0
+    @exclusivity(unchecked) private var freeChunks: Int32 = -1
     /// The buckets of the current window, then the windows: first and last chunk of each
     /// (-1: empty) and a bitmap of the occupied ones.
-    private var buckets: Level
-    private var windows: Level
+    @exclusivity(unchecked) private var buckets: Level
+    @exclusivity(unchecked) private var windows: Level
     /// Absolute number of the bucket being drained (one before the window when a window opens).
-    private var cursor: Int64 = 0
+    @exclusivity(unchecked) private var cursor: Int64 = 0
     /// Absolute number of the window whose buckets the first level holds.
-    private var window: Int64 = 0
+    @exclusivity(unchecked) private var window: Int64 = 0
     /// The bucket being drained, sorted: `sortedCount` events, `index` is the next one.
-    private var sorted: UnsafeMutablePointer<SimEvent>
-    private var sortedCount = 0
+    @exclusivity(unchecked) private var sorted: UnsafeMutablePointer<SimEvent>
+    @exclusivity(unchecked) private var sortedCount = 0
     /// The capacity of `sorted` and of `scratch`, the radix sort's second buffer.
-    private var sortedCapacity = 256
+    @exclusivity(unchecked) private var sortedCapacity = 256
     /// The chunks of the bucket being opened (reused).
-    private var runs: [UnsafeBufferPointer<SimEvent>] = []
-    private var index = 0
-    private var scratch: UnsafeMutablePointer<SimEvent>
+    @exclusivity(unchecked) private var runs: [UnsafeBufferPointer<SimEvent>] = []
+    @exclusivity(unchecked) private var index = 0
+    @exclusivity(unchecked) private var scratch: UnsafeMutablePointer<SimEvent>
     private let radixCounts = UnsafeMutablePointer<Int32>.allocate(capacity: 3 * 512)
     /// Events pushed into the bucket being drained after it was opened.
-    private var near = OverflowHeap()
-    private var overflow = OverflowHeap()
-    private var seq: UInt32 = 0
+    @exclusivity(unchecked) private var near = OverflowHeap()
+    @exclusivity(unchecked) private var overflow = OverflowHeap()
+    @exclusivity(unchecked) private var seq: UInt32 = 0
 
     /// One level of the calendar.
     private struct Level {

@@ -20,10 +20,12 @@ struct GatewayModel {
 /// The devices attached to one gateway, in no particular order: a dense array with swap-remove.
 /// A crash reads it in one sequential pass, and a detach touches one other device (the one moved
 /// into its place), where a linked list would touch two and make a crash chase a pointer per device.
+// Stored properties are `@exclusivity(unchecked)`: the engine runs on one thread and never
+// holds two accesses to one of them at once; dynamic checks cost more than the events.
 final class DeviceSet {
-    private(set) var items: UnsafeMutablePointer<Int32>
-    private(set) var count = 0
-    private var capacity = 16
+    @exclusivity(unchecked) private(set) var items: UnsafeMutablePointer<Int32>
+    @exclusivity(unchecked) private(set) var count = 0
+    @exclusivity(unchecked) private var capacity = 16
 
     init() { items = .allocate(capacity: capacity) }
 
