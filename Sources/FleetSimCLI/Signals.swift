@@ -26,12 +26,19 @@ enum Signals {
         var interruptRequested = false
     }
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var state = State()
+    private static let shared = LockedState()
 
-    private static func withState<T>(_ body: (inout State) -> T) -> T {
-        lock.lock(); defer { lock.unlock() }
-        return body(&state)
+    private static func withState<T>(_ body: (inout State) -> T) -> T { shared.with(body) }
+
+    /// The handler in force and the count of signals so far, behind one lock.
+    private final class LockedState: @unchecked Sendable {  // `state` is protected by `lock`
+        private let lock = NSLock()
+        private var state = State()
+
+        func with<T>(_ body: (inout State) -> T) -> T {
+            lock.lock(); defer { lock.unlock() }
+            return body(&state)
+        }
     }
 
     private static var terminationSet: sigset_t {
