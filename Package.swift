@@ -80,6 +80,8 @@ let package = Package(
         .testTarget(name: "LoadReportTests", dependencies: ["LoadReport"]),
         .testTarget(name: "ReferenceBackendTests", dependencies: [
             "ReferenceBackend", "DeviceModel", "CSQLite",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
