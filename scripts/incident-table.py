@@ -202,7 +202,7 @@ def live_table(fleetsim, keep):
                 report, status, wall = run_live(fleetsim, path, extra, out, limit)
                 s = report["summary"]
                 run = (f"{s['devices']:,} devices, ×{scale:g}, {duration(s['duration_s'])}; {wall:.0f} s wall, "
-                       f"load {load:.1f}" + ("" if status in (0, 1) else f"; stopped, exit {status}"))
+                       f"load {load:.1f}→{os.getloadavg()[0]:.1f}" + ("" if status in (0, 1) else f"; stopped, exit {status}"))
                 first = title if extra is live else ""
                 link = f"[{os.path.basename(path)}]({name})" if extra is live else ""
                 rows.append("| " + " | ".join([first, link, label, run] + cells(report)) + " |")
