@@ -11,11 +11,11 @@ With --live, every scenario that has an `x-live:` list is also run live (`fleets
 WebSockets against the embedded backend on loopback), as written and hardened, with the
 `x-live:` overrides (a smaller fleet, spread joins, a time scale) after the others and, for
 the hardened row, the `x-live-hardened:` ones last; the live table is written between its own
-markers. Live figures are measured, not computed: they vary from run to run and with the
-machine's load, so --check compares only the simulated table, and a run without --live leaves
-the live table as it is.
+markers, each figure with the same run simulated beside it in parentheses. Live figures are
+measured, not computed: they vary from run to run and with the machine's load, so --check
+compares only the simulated table, and a run without --live leaves the live table as it is.
 
-Usage: scripts/incident-table.py [--fleetsim PATH] [--check | --live [--keep DIR]]
+Usage: scripts/incident-table.py [--fleetsim PATH] [--check | --live [--keep DIR [--reuse]]]
   --fleetsim  the binary (default: .build/release/fleetsim; build it with
               `swift build -c release --product fleetsim`)
   --check     exit 1 if the README's simulated table is not what the reports give (writes
@@ -24,6 +24,9 @@ Usage: scripts/incident-table.py [--fleetsim PATH] [--check | --live [--keep DIR
               `nice -n 10`; about 25 minutes in all)
   --keep      with --live: keep each live run's folder (report.html, series.jsonl, backend.log)
               in DIR, named after the scenario (`-hardened` for the hardened row)
+  --reuse     with --keep: take the live runs already kept in DIR instead of running them
+              again (delete a row's folder to run that row again; the simulated figures
+              beside them are always computed afresh)
 """
 import argparse
 import glob
@@ -182,9 +185,12 @@ def seconds(text):
     return sum(float(n) * units[u] for n, u in parts)
 
 
-def live_table(fleetsim, keep):
+def live_table(fleetsim, keep, reuse):
     header = ("| incident | scenario | reconnect | live run | min online | back to 95% | retry amplification | "
               "peak reconnects | crashes | counted besides |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    # Each figure live, and in parentheses simulated with the same overrides: what the model
+    # predicts for this fleet, this run's length and this backend, so that a difference between
+    # the two is the live run's, not the smaller fleet's.
     rows = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
@@ -198,15 +204,28 @@ def live_table(fleetsim, keep):
                 scale = float(setting(extra, "time_scale", "1"))
                 limit = seconds(setting(extra, "duration", "0s")) / scale + 90
                 out = os.path.join(folder, os.path.basename(path)[:-5] + ("" if extra is live else "-hardened"))
-                load = os.getloadavg()[0]
-                report, status, wall = run_live(fleetsim, path, extra, out, limit)
+                measured = os.path.join(out, "incident-table.json")   # how the run went, for --reuse
+                if reuse and os.path.exists(measured):
+                    with open(os.path.join(out, "report.json"), encoding="utf-8") as f:
+                        report = json.load(f)
+                    with open(measured, encoding="utf-8") as f:
+                        m = json.load(f)
+                else:
+                    load = os.getloadavg()[0]
+                    report, status, wall = run_live(fleetsim, path, extra, out, limit)
+                    m = {"status": status, "wall_s": wall, "load_start": load, "load_end": os.getloadavg()[0]}
+                    with open(measured, "w", encoding="utf-8") as f:
+                        json.dump(m, f)
                 s = report["summary"]
-                run = (f"{s['devices']:,} devices, ×{scale:g}, {duration(s['duration_s'])}; {wall:.0f} s wall, "
-                       f"load {load:.1f}→{os.getloadavg()[0]:.1f}" + ("" if status in (0, 1) else f"; stopped, exit {status}"))
+                run = (f"{s['devices']:,} devices, ×{scale:g}, {duration(s['duration_s'])}; {m['wall_s']:.0f} s wall, "
+                       f"load {m['load_start']:.1f}→{m['load_end']:.1f}"
+                       + ("" if m["status"] in (0, 1) else f"; stopped, exit {m['status']}"))
                 first = title if extra is live else ""
                 link = f"[{os.path.basename(path)}]({name})" if extra is live else ""
-                rows.append("| " + " | ".join([first, link, label, run] + cells(report)) + " |")
-                print(f"{os.path.basename(path)} ({label}, live): {wall:.0f} s", file=sys.stderr)
+                simulated = simulate(fleetsim, path, extra, out + "-simulated")
+                figures = [f"{a} ({b})" for a, b in zip(cells(report), cells(simulated))]
+                rows.append("| " + " | ".join([first, link, label, run] + figures) + " |")
+                print(f"{os.path.basename(path)} ({label}, live): {m['wall_s']:.0f} s", file=sys.stderr)
     print(f"live rows: {time.monotonic() - started:.0f} s", file=sys.stderr)
     return header + "\n".join(rows) + "\n"
 
@@ -227,12 +246,15 @@ def main():
     mode.add_argument("--check", action="store_true")
     mode.add_argument("--live", action="store_true")
     parser.add_argument("--keep", metavar="DIR", help="with --live: keep each live run's folder (report.html, series.jsonl) in DIR")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: use the runs already in DIR, run only the missing ones")
     args = parser.parse_args()
+    if args.reuse and not (args.live and args.keep):
+        parser.error("--reuse needs --live and --keep DIR")
     text = open(README, encoding="utf-8").read()
     between(text, BEGIN, END)
     between(text, LIVE_BEGIN, LIVE_END)
     simulated = table(args.fleetsim)
-    live = live_table(args.fleetsim, args.keep and os.path.abspath(args.keep)) if args.live else None
+    live = live_table(args.fleetsim, args.keep and os.path.abspath(args.keep), args.reuse) if args.live else None
     text = open(README, encoding="utf-8").read()   # again: the live rows take a while, the README may have changed
     before, after = between(text, BEGIN, END)
     updated = before + BEGIN + "\n" + simulated + END + after
