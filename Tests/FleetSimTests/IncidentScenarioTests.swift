@@ -12,12 +12,16 @@ import LoadReport
 
     static func path(_ file: String) -> String { folder.appendingPathComponent(file).path }
 
-    /// The `x-hardened:` list of a file, as scripts/incident-table.py reads it.
-    static func hardened(_ file: String) throws -> [String] {
+    /// A top-level list of --set overrides of a file (`x-hardened:`, `x-live:`, …), as
+    /// scripts/incident-table.py reads it; empty when the file has none.
+    static func overrides(_ key: String, of file: String) throws -> [String] {
         let lines = try String(contentsOfFile: path(file), encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
-        guard let start = lines.firstIndex(where: { $0.hasPrefix("x-hardened:") }) else { return [] }
+        guard let start = lines.firstIndex(where: { $0.hasPrefix("\(key):") }) else { return [] }
         return lines[(start + 1)...].prefix { $0.hasPrefix("  -") }.map { String($0.dropFirst(3)).trimmingCharacters(in: .whitespaces) }
     }
+
+    /// The `x-hardened:` list of a file.
+    static func hardened(_ file: String) throws -> [String] { try overrides("x-hardened", of: file) }
 
     @Test func thereIsAScenarioPerIncident() {
         #expect(Self.files.count == 9)   // ten reports; the 2020 postmortem is ../airtame-2020-02-08.yaml
