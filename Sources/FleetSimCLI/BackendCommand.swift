@@ -274,7 +274,7 @@ struct BackendCommand: AsyncParsableCommand, LoggingCommand {
         // A worker gets Ctrl-C with its process group and then SIGTERM from the first process: it
         // takes neither as "now"; it stops once, cleanly (or when the first process has gone).
         let latch = Lifecycle.watchSignals { _, _ in if !isWorker { _exit(130) } }
-        let logger = Log.logger(isWorker ? "fleetsim.backend.\(command.workerIndex)" : "fleetsim.backend")
+        let logger = Logger(label: isWorker ? "fleetsim.backend.\(command.workerIndex)" : "fleetsim.backend")
         var config = config
         var ownedDatabase: String?
         if processes > 1 && config.databasePath == nil {
@@ -366,23 +366,20 @@ struct BackendCommand: AsyncParsableCommand, LoggingCommand {
         var services: [any Service] = [ReferenceBackendService(backend)]
         // A worker whose first process has gone (killed without a chance to stop it) stops too.
         if isWorker || command.stopWithParent { services.append(ParentWatch(parent: getppid())) }
-        if startFailure != nil { latch.release() }
-        do {
-            try await Lifecycle.run(services, until: latch, logger: logger)
-        } catch {
-            startFailure = startFailure ?? "\(error)"
-            try? await backend.shutdown()
+        if startFailure == nil {
+            do { try await Lifecycle.run(services, until: latch, logger: logger) } catch { startFailure = "\(error)" }
         }
+        try? await backend.shutdown()   // nothing left to do when the group has shut it down
         if let endpointsPath, startFailure == nil { try? FileManager.default.removeItem(atPath: endpointsPath) }
         for child in children where child.isRunning { kill(child.processIdentifier, SIGTERM) }
-        for child in children { await Self.exit(of: child) }
+        for child in children { await Self.waitForExit(of: child) }
         if let ownedDatabase { removeDatabase(ownedDatabase) }
         if let startFailure { throw CLIFailure(message: "fleetsim backend: \(startFailure)", code: 3) }
         if !isWorker { print("fleetsim backend: stopped") }
     }
 
     /// Waits for a child process to exit, off the concurrency pool's threads.
-    static func exit(of child: Process) async {
+    static func waitForExit(of child: Process) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             Thread.detachNewThread {
                 child.waitUntilExit()

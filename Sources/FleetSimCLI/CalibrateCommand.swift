@@ -58,7 +58,7 @@ struct CalibrateCommand: AsyncParsableCommand, LoggingCommand {
             var config = ReferenceBackendConfiguration()
             config.rows = rows ?? 100_000
             config.lookup = try LookupPolicy(parsing: "scan:>=\(scanFirmware)")
-            let backend = ReferenceBackend(configuration: config, logger: Log.logger("fleetsim.backend"))
+            let backend = ReferenceBackend(configuration: config, logger: Logger(label: "fleetsim.backend"))
             let port: Int
             do { port = try await backend.start().port } catch {
                 throw CLIFailure(message: "fleetsim calibrate: cannot start the reference backend: \(error)", code: 3)
@@ -68,10 +68,10 @@ struct CalibrateCommand: AsyncParsableCommand, LoggingCommand {
             FileHandle.standardError.write(Data("calibrate: embedded reference backend on \(url), \(config.rows) rows, lookup \(config.lookup)\n".utf8))
         }
         let calibration = CalibrationService(url: url, firmwares: [indexedFirmware, scanFirmware], samples: samples,
-                                             logger: Log.logger("fleetsim.calibrate"))
+                                             logger: Logger(label: "fleetsim.calibrate"))
         // The backend first: the group shuts services down in reverse order, so it outlives the calibration.
         services.append(calibration)
-        try await Lifecycle.run(services, until: latch, logger: Log.logger("fleetsim.lifecycle"))
+        try await Lifecycle.run(services, until: latch, logger: Logger(label: "fleetsim.lifecycle"))
         let result: Calibrator.Result
         switch calibration.result {
         case .success(let r)?: result = r

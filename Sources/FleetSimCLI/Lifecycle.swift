@@ -44,8 +44,6 @@ final class ShutdownLatch: @unchecked Sendable {  // `state` is protected by `lo
     private var released = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    var isReleased: Bool { lock.withLock { released } }
-
     func release() {
         let waiting = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
             released = true

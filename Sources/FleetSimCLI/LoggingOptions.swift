@@ -28,7 +28,4 @@ enum Log {
             return handler
         }
     }
-
-    /// A logger for `label` (handlers come from `bootstrap`).
-    static func logger(_ label: String) -> Logger { Logger(label: label) }
 }

@@ -100,7 +100,7 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
         let display = StatusDisplay(enabled: !ci.quiet, name: s.name)
         let aborting = s.thresholds.filter(\.abortOnFail)
         let progress = RunProgress()
-        let service = LiveRunService(scenario: s, options: o, logger: Log.logger("fleetsim.live"), status: { display.show($0) }, interval: { r in
+        let service = LiveRunService(scenario: s, options: o, logger: Logger(label: "fleetsim.live"), status: { display.show($0) }, interval: { r in
             if !display.isTTY { display.line(r) }
             guard !aborting.isEmpty else { return false }
             var copy = r
@@ -117,7 +117,7 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
                          + " against \(target ?? "the embedded backend"), \(describe(s.duration)) of scenario time"
                          + (o.timeScale != 1 ? " at ×\(o.timeScale) (\(describe(Nanoseconds(Double(s.duration) / o.timeScale))) of wall time)" : ""))
         }
-        try await Lifecycle.run([service], until: latch, logger: Log.logger("fleetsim.lifecycle"))
+        try await Lifecycle.run([service], until: latch, logger: Logger(label: "fleetsim.lifecycle"))
         var report: Report
         switch service.result {
         case .success(let r)?: report = r

@@ -3,14 +3,14 @@ import Foundation
 import Glibc
 #endif
 
-/// SIGINT and SIGTERM for the whole process, taken on one dedicated thread with `sigwait`.
+/// SIGINT and SIGTERM for the whole process, taken on the main thread with `sigwait` (`watchOnThisThread`).
 ///
 /// Why not `signal()` or a `DispatchSourceSignal`: a process signal goes to any one thread that does
 /// not block it, and once NIO, SQLite workers and Dispatch have started their threads, that thread
 /// was seen to be a Dispatch worker whose mask blocks it: `fleetsim backend` ignored Ctrl-C
 /// (FIELD-NOTES, 2026-12-01). Blocking both signals first thing in `main`, before any other thread
 /// exists, makes every later thread inherit the mask, so the signals stay pending for the process
-/// until the watcher thread takes them. No handler runs in signal context: the handler is ordinary
+/// until the main thread takes them. No handler runs in signal context: the handler is ordinary
 /// Swift on an ordinary thread.
 ///
 /// Until a command installs its own handler, a signal ends the process as the default disposition
@@ -22,7 +22,6 @@ enum Signals {
     private struct State {
         var handler: @Sendable (_ signal: Int32, _ count: Int) -> Void = Signals.dieBySignal
         var count = 0
-        var watching = false
         var interruptRequested = false
     }
 
@@ -64,16 +63,23 @@ enum Signals {
     /// command runs on the concurrency pool): takes each SIGINT and SIGTERM with `sigwait` and
     /// hands it to the handler in force. Never returns; the command ends the process.
     static func watchOnThisThread() -> Never {
-        withState { $0.watching = true }
-        watchLoop()
+        var set = Signals.terminationSet
+        while true {
+            var received: Int32 = 0
+            guard sigwait(&set, &received) == 0 else { continue }
+            let (handler, count) = Signals.withState { state -> (@Sendable (Int32, Int) -> Void, Int) in
+                state.count += 1
+                return (state.handler, state.count)
+            }
+            handler(received, count)
+        }
     }
 
-    /// Makes `handler` the one that receives SIGINT and SIGTERM from now on, on the watcher thread,
+    /// Makes `handler` the one that receives SIGINT and SIGTERM from now on, on the main thread,
     /// with the number of signals received so far (1 for the first). It replaces any earlier handler.
     /// The handler should return quickly (signal a semaphore, set a flag): the next signal waits for it.
     static func watch(_ handler: @escaping @Sendable (_ signal: Int32, _ count: Int) -> Void) {
         withState { $0.handler = handler }
-        startWatcher()
     }
 
     /// The handler for commands that poll `interruptRequested` (`fleetsim simulate`): the first
@@ -87,31 +93,6 @@ enum Signals {
 
     /// True once SIGINT or SIGTERM has arrived under `installDefault()`.
     static var interruptRequested: Bool { withState { $0.interruptRequested } }
-
-    private static func startWatcher() {
-        let start = withState { state -> Bool in
-            if state.watching { return false }
-            state.watching = true
-            return true
-        }
-        guard start else { return }
-        let thread = Thread { watchLoop() }
-        thread.name = "fleetsim-signals"
-        thread.start()
-    }
-
-    private static func watchLoop() -> Never {
-        var set = Signals.terminationSet
-        while true {
-            var received: Int32 = 0
-            guard sigwait(&set, &received) == 0 else { continue }
-            let (handler, count) = Signals.withState { state -> (@Sendable (Int32, Int) -> Void, Int) in
-                state.count += 1
-                return (state.handler, state.count)
-            }
-            handler(received, count)
-        }
-    }
 
     /// The default: end the process as if the signal had never been blocked.
     private static let dieBySignal: @Sendable (Int32, Int) -> Void = { received, _ in
