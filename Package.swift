@@ -41,7 +41,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/ReferenceBackend/CSQLite",
                        providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "ReferenceBackend", dependencies: [
-            "DeviceModel", "CSQLite",
+            "DeviceModel", "CSQLite", "CFleetSimSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

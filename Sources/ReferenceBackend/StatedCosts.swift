@@ -1,0 +1,110 @@
+import CFleetSimSupport
+import DeviceModel
+import Foundation
+import NIOCore
+
+/// A database of a stated capacity, as a database instance class is: each query kind holds its
+/// worker for the cost the configuration states, whatever machine the backend runs on.
+///
+/// The real query always runs (a scan still reads every row, an update is still written); when it
+/// finishes sooner than its stated cost, the worker sleeps for the rest (the *padding*), so the
+/// database's capacity (workers ÷ stated cost) is what the scenario says, not what this machine's
+/// speed makes it. A real query slower than its stated cost is not shortened: it holds its worker
+/// as long as it really took, and is counted (`slower`), so a run on a machine too slow for its
+/// scenario says so in its report instead of quietly telling another story.
+///
+/// Why holding rather than resizing the table: machines of one kind differ by 2× in the speed of
+/// the same scan, and by more while something else runs. A table sized from a scan speed measured
+/// at start is wrong as soon as the load changes; a stated cost with headroom (the real scan a
+/// fraction of it) holds in both cases, and a sleeping worker costs no CPU.
+public struct StatedQueryCosts: Sendable, Equatable {
+    /// A lookup by full scan (the whole table read). nil: as long as the real query takes.
+    public var scan: TimeAmount?
+    /// A lookup by index.
+    public var indexed: TimeAmount?
+    /// One heartbeat's `last_seen` update: a flush of n updates is stated to cost n times this.
+    public var heartbeat: TimeAmount?
+
+    public init(scan: TimeAmount? = nil, indexed: TimeAmount? = nil, heartbeat: TimeAmount? = nil) {
+        self.scan = scan
+        self.indexed = indexed
+        self.heartbeat = heartbeat
+    }
+
+    /// No cost stated: every query takes what it takes.
+    public var isEmpty: Bool { scan == nil && indexed == nil && heartbeat == nil }
+
+    /// The stated cost of one query of `kind` (`units`: updates in a `last_seen` flush), in
+    /// nanoseconds; nil when none is stated.
+    func nanoseconds(_ kind: QueryKind, units: Int = 1) -> UInt64? {
+        let each: TimeAmount?
+        switch kind {
+        case .scan: each = scan
+        case .indexed: each = indexed
+        case .touch: each = heartbeat
+        case .register: each = nil
+        }
+        guard let each else { return nil }
+        return UInt64(max(0, each.nanoseconds)) * UInt64(max(1, units))
+    }
+}
+
+/// Holds a database worker until its query's stated cost has passed.
+enum CostHold {
+    /// Called once by each database worker thread: its sleeps wake within a few microseconds
+    /// of their deadline instead of the kernel's default 50 µs slack.
+    static func prepareWorkerThread() {
+        _ = fleetsim_set_timer_slack(1_000)
+    }
+
+    /// Sleeps the calling thread until `stated` nanoseconds after `start` (monotonic, as
+    /// `DispatchTime.now().uptimeNanoseconds`). Returns the nanoseconds slept; 0 when the query
+    /// already took its stated cost or more.
+    @discardableResult
+    static func hold(from start: UInt64, stated: UInt64) -> UInt64 {
+        let deadline = start + stated
+        var now = DispatchTime.now().uptimeNanoseconds
+        guard now < deadline else { return 0 }
+        let began = now
+        while now < deadline {
+            let remaining = deadline - now
+            var ts = timespec(tv_sec: Int(remaining / 1_000_000_000), tv_nsec: Int(remaining % 1_000_000_000))
+            _ = nanosleep(&ts, nil)
+            now = DispatchTime.now().uptimeNanoseconds
+        }
+        return now - began
+    }
+}
+
+/// What the database measured of itself at start, before the listener opened: the real cost of
+/// each lookup kind on this machine now, against what the configuration states.
+public struct DatabaseProbe: Sendable, Equatable {
+    /// Median real scan lookup, in seconds, and how many were run.
+    public var scanSeconds: Double
+    public var scanSamples: Int
+    /// Median real indexed lookup, in seconds, and how many were run.
+    public var indexedSeconds: Double
+    public var indexedSamples: Int
+
+    /// Runs scans (at least 3, up to `scans` or about `budget` seconds) and indexed lookups of a
+    /// UUID that is not in the table (a scan's miss costs what its hit costs), and takes medians.
+    static func run(_ connection: RegistryConnection, scans: Int = 7, indexed: Int = 200,
+                    budget: Double = 1.5) throws -> DatabaseProbe {
+        let uuid = "00000000-0000-4000-8000-00000000f00d"
+        func time(_ kind: LookupKind) throws -> Double {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try connection.lookup(uuid: uuid, kind: kind)
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+        var scanTimes: [Double] = []
+        var spent = 0.0
+        while scanTimes.count < scans && (scanTimes.count < 3 || spent < budget) {
+            let t = try time(.scan)
+            scanTimes.append(t)
+            spent += t
+        }
+        let indexedTimes = try (0..<indexed).map { _ in try time(.indexed) }
+        return DatabaseProbe(scanSeconds: Statistics.median(scanTimes), scanSamples: scanTimes.count,
+                             indexedSeconds: Statistics.median(indexedTimes), indexedSamples: indexedTimes.count)
+    }
+}
