@@ -99,6 +99,15 @@ struct BackendCommand: AsyncParsableCommand, LoggingCommand {
     @Option(name: .customLong("queue-timeout"), help: ArgumentHelp("A lookup that waits longer than this for a database worker never runs and the device is closed with 1011 (a connection pool's acquire timeout). Default: none (lookups wait as long as it takes).", valueName: "duration"))
     var queueTimeout: String?
 
+    @Option(name: .customLong("scan-cost"), help: ArgumentHelp("Stated cost of a lookup by scan: the database worker is held this long even when the real scan of the table is faster (a database of a stated capacity: --db-workers ÷ this, whatever the machine). A real scan slower than this is not shortened; it is counted and said at start and in /metrics. E.g. 80ms. Default: none (a scan takes what it takes).", valueName: "duration"))
+    var scanCost: String?
+
+    @Option(name: .customLong("indexed-cost"), help: ArgumentHelp("Stated cost of a lookup by index, as --scan-cost. Default: none.", valueName: "duration"))
+    var indexedCost: String?
+
+    @Option(name: .customLong("heartbeat-cost"), help: ArgumentHelp("Stated cost of one heartbeat's last_seen update: a batch of n updates holds its worker n times this, as --scan-cost. Default: none.", valueName: "duration"))
+    var heartbeatCost: String?
+
     @Option(name: .customLong("restart-delay"), help: ArgumentHelp("How long the listener stays closed after a crash or an admin restart.", valueName: "duration"))
     var restartDelay = "5s"
 
@@ -206,6 +215,10 @@ struct BackendCommand: AsyncParsableCommand, LoggingCommand {
         c.memoryLimit = try memoryLimit.map { try OptionParsing.size($0, flag: "--memory-limit") }
         c.pendingMemory = try pendingMemory.map { try OptionParsing.size($0, flag: "--pending-memory") } ?? 0
         c.queueTimeout = try queueTimeout.map { try OptionParsing.duration($0, flag: "--queue-timeout") }
+        c.statedCosts = StatedQueryCosts(
+            scan: try scanCost.map { try OptionParsing.duration($0, flag: "--scan-cost") },
+            indexed: try indexedCost.map { try OptionParsing.duration($0, flag: "--indexed-cost") },
+            heartbeat: try heartbeatCost.map { try OptionParsing.duration($0, flag: "--heartbeat-cost") })
         c.restartDelay = try OptionParsing.duration(restartDelay, flag: "--restart-delay")
         c.helloTimeout = try OptionParsing.duration(helloTimeout, flag: "--hello-timeout")
         c.requestTimeout = try OptionParsing.duration(requestTimeout, flag: "--request-timeout")
@@ -439,6 +452,9 @@ struct BackendCommand: AsyncParsableCommand, LoggingCommand {
         if let v = c.memoryLimit { a += ["--memory-limit", v] }
         if let v = c.pendingMemory { a += ["--pending-memory", v] }
         if let v = c.queueTimeout { a += ["--queue-timeout", v] }
+        if let v = c.scanCost { a += ["--scan-cost", v] }
+        if let v = c.indexedCost { a += ["--indexed-cost", v] }
+        if let v = c.heartbeatCost { a += ["--heartbeat-cost", v] }
         return a
     }
 }

@@ -3,6 +3,7 @@ import DeviceModel
 import FleetSim
 import Foundation
 import LoadReport
+import Logging
 
 /// `fleetsim rollout-check`: the largest safe share of the fleet on a candidate firmware, before
 /// the rollout rather than after it.
@@ -21,7 +22,14 @@ struct RolloutCheckCommand: ParsableCommand {
         planned × margin is at most the safe share (the worst seed's recovery boundary), 1 when \
         not, 2 on invalid input. \
         --sweep share=0..100%:5% and --sweep FIELD=v1,v2,… (any --set path) print a table and \
-        chart it in rollout.html instead (exit 0).
+        chart it in rollout.html instead (exit 0). \
+        --verify-live then checks the model live: one live run (the scenario's time_scale, the \
+        standard perturbation) one step below and one step above the recovery boundary (the \
+        search's precision or 1% of the fleet, whichever is larger) and at the planned share, \
+        against the embedded backend or --target; prints predicted against live, writes each \
+        live run's report beside rollout.json and charts them in rollout.html. Exit 4 when the \
+        model and the live backend disagree (a finding: every report is written), else 1 when \
+        the plan is not safe.
         """)
 
     @Argument(help: "A scenario with a rollout: section.")
@@ -44,11 +52,29 @@ struct RolloutCheckCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Threads to simulate on (default: all cores).", valueName: "N"))
     var threads: Int?
 
+    @Flag(name: .customLong("verify-live"), help: "After the search, check the model's verdicts with live runs on both sides of its recovery boundary (and at the planned share).")
+    var verifyLive = false
+
+    @Option(name: .long, help: ArgumentHelp("With --verify-live: the live runs' device endpoint (ws:// or wss://); default: the scenario's target, else the embedded backend.", valueName: "url"))
+    var target: String?
+
+    @Option(name: .customLong("time-scale"), help: ArgumentHelp("With --verify-live: scenario seconds per wall second of the live runs (default: the scenario's time_scale).", valueName: "K"))
+    var timeScale: Double?
+
     @OptionGroup var ci: CIOutputs
 
     func validate() throws {
         if let seeds, !(1...64).contains(seeds) { throw ValidationError("--seeds: expected 1 to 64, got \(seeds)") }
         if let threads, threads < 1 { throw ValidationError("--threads: expected at least 1, got \(threads)") }
+        if !verifyLive, target != nil { throw ValidationError("--target: only with --verify-live") }
+        if !verifyLive, timeScale != nil { throw ValidationError("--time-scale: only with --verify-live") }
+        if let target, !(target.hasPrefix("ws://") || target.hasPrefix("wss://")) {
+            throw ValidationError("--target: expected a ws:// or wss:// URL, got \"\(target)\"")
+        }
+        if let timeScale, !(timeScale > 0 && timeScale.isFinite) { throw ValidationError("--time-scale: expected a positive number, got \(timeScale)") }
+        if verifyLive, sweep.contains(where: { !$0.hasPrefix("share=") }) {
+            throw ValidationError("--verify-live: a field sweep has no single boundary to verify; sweep the share only")
+        }
     }
 
     func run() throws {
@@ -63,8 +89,10 @@ struct RolloutCheckCommand: ParsableCommand {
                 + (options.scale != 1 ? " (scaled ×\(options.scale))" : "") + ", \(check.seeds.count) seeds, \(check.threads) threads\n").utf8))
         }
 
-        let report: RolloutReport
-        if shareSpec != nil || fieldSweep != nil {
+        var report: RolloutReport
+        if verifyLive {
+            report = try verify(check, base: base, shares: shareSpec, folder: folder)
+        } else if shareSpec != nil || fieldSweep != nil {
             report = try runSweep(check, shares: shareSpec, field: fieldSweep)
         } else {
             report = check.run()
@@ -86,9 +114,52 @@ struct RolloutCheckCommand: ParsableCommand {
             print(RolloutRenderer.terminal(report))
             print("Wrote \(folder)/rollout.json, rollout.md and rollout.html")
         }
+        if let v = report.verification {
+            if v.points.contains(where: { $0.incomplete != nil }) {
+                throw CLIFailure(message: "fleetsim: rollout-check: \(RolloutRenderer.verificationVerdict(v))", code: 3)
+            }
+            if !v.agrees {
+                throw CLIFailure(message: "fleetsim: rollout-check: \(RolloutRenderer.verificationVerdict(v))", code: 4)
+            }
+        }
         if report.safe == false {
             throw CLIFailure(message: "fleetsim: rollout-check: the plan is not safe: \(RolloutRenderer.verdict(report) ?? "")", code: 1)
         }
+    }
+
+    /// The search, the model's sweep around its recovery boundary (or the --sweep given), then
+    /// the live runs on both sides of it.
+    func verify(_ check: RolloutCheck, base: Scenario, shares: [Double]?, folder: String) throws -> RolloutReport {
+        var report = check.run()
+        let boundary = report.recovery?.min ?? 0
+        let live = self.target ?? base.live.target
+        if let live, let first = LiveRunner.unsupportedActions(base, target: live).first {
+            throw CLIFailure.input("\(scenario): timeline[\(first.index)]: \(first.action) cannot be applied to target \(live): give it a hook")
+        }
+        var o = LiveRunner.Options(folder: folder)
+        o.target = live
+        o.timeScale = timeScale ?? base.live.timeScale
+        o.observe = base.live.observe
+        o.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let quiet = ci.quiet
+        o.notice = { line in if !quiet { FileHandle.standardError.write(Data(("  " + line + "\n").utf8)) } }
+        let verification = RolloutVerification(check: check, options: o, logger: Logger(label: "fleetsim.verify"))
+        // The model's curve around the boundary, for the chart: ±3 steps, or the sweep asked for.
+        let step = verification.step
+        let around = shares ?? (-3...3).map { min(1, max(0, boundary + Double($0) * step)) }
+        let started = DispatchTime.now().uptimeNanoseconds
+        let rows = RolloutSweep.run(base, shares: Array(Set(around)).sorted(), seeds: check.seeds, threads: check.threads)
+        report.sweep = RolloutReport.Sweep(field: nil, rows: rows)
+        report.simulations += rows.count * check.seeds.count * 2
+        if !quiet {
+            FileHandle.standardError.write(Data(("model: recovery boundary \(RolloutRenderer.percent(boundary)); live runs at ×\(o.timeScale) against \(live ?? "the embedded backend")\n").utf8))
+        }
+        Interrupt.install()
+        report.verification = verification.run(boundary: boundary, planned: report.planned, shouldStop: { Interrupt.requested }) { line in
+            if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        }
+        report.wallS += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        return report
     }
 
     /// The scenario with the command line's answers to the rollout question applied.

@@ -98,6 +98,7 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
         // written); a second one exits at once, with series.jsonl intact.
         let latch = Lifecycle.watchSignals { _, _ in _exit(130) }
         let display = StatusDisplay(enabled: !ci.quiet, name: s.name)
+        o.notice = { display.note($0) }
         let aborting = s.thresholds.filter(\.abortOnFail)
         let progress = RunProgress()
         let service = LiveRunService(scenario: s, options: o, logger: Logger(label: "fleetsim.live"), status: { display.show($0) }, interval: { r in

@@ -23,6 +23,8 @@ public struct Report: Codable, Sendable {
     public var thresholds: [ThresholdResult]
     /// Full latency distributions, so that shard reports merge exactly.
     public var histograms: Histograms
+    /// A live run's database against its stated costs (reference backends only); nil otherwise.
+    public var database: DatabaseCosts?
 
     public init(mode: String, scenario: String, seed: UInt64, clockStart: String?, summary: Summary,
                 storm: Storm, milestones: [Milestone], series: Series, thresholds: [ThresholdResult],
@@ -40,7 +42,7 @@ public struct Report: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case schema, mode, scenario, seed, incomplete, summary, storm, milestones, series, thresholds, histograms
+        case schema, mode, scenario, seed, incomplete, summary, storm, milestones, series, thresholds, histograms, database
         case clockStart = "clock_start"
     }
 

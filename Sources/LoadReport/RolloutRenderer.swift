@@ -72,6 +72,52 @@ public enum RolloutRenderer {
             if let v = verdict(r) { out += "\n  \(v)\n" }
         }
         if let sweep = r.sweep { out += "\n" + sweepTable(sweep, r, markdown: false) }
+        if let v = r.verification { out += "\n" + verificationTable(v, markdown: false) + "\n  " + verificationVerdict(v) + "\n" }
+        return out
+    }
+
+    /// The live verification in one sentence.
+    public static func verificationVerdict(_ v: RolloutVerificationReport) -> String {
+        let run = v.points.filter { $0.incomplete == nil }
+        if run.count < v.points.count {
+            return "Live verification incomplete: \(v.points.count - run.count) of \(v.points.count) live runs did not finish (see their reports)."
+        }
+        if v.agrees {
+            return "The live backend agrees with the model on both sides of the recovery boundary (\(percent(v.boundary)), step \(percent(v.step)))."
+        }
+        let bad = v.points.filter { !$0.agrees }.map { "\(percent($0.share)) (\($0.role))" }.joined(separator: ", ")
+        return "The model and the live backend DISAGREE at \(bad): the model's boundary cannot be trusted for this backend; calibrate it (fleetsim calibrate) and check again."
+    }
+
+    static func verificationColumns() -> [String] {
+        ["share", "devices", "why", "predicted stable", "predicted recovered", "live stable", "live recovered", "agree"]
+    }
+
+    static func verificationCells(_ p: RolloutVerificationReport.Point) -> [String] {
+        func yn(_ b: Bool) -> String { b ? "yes" : "no" }
+        func rec(_ b: Bool, _ t: Double?) -> String {
+            (b ? "yes" : "no") + (t.map { " (\(ScenarioClock.duration($0)))" } ?? "")
+        }
+        return [percent(p.share), "\(p.candidateDevices)", p.role, yn(p.predictedStable), rec(p.predictedRecovered, p.predictedRecoveryS),
+                yn(p.liveStable), rec(p.liveRecovered, p.liveRecoveryS),
+                p.incomplete != nil ? "incomplete" : (p.agrees ? "yes" : "NO")]
+    }
+
+    static func verificationTable(_ v: RolloutVerificationReport, markdown: Bool) -> String {
+        let header = verificationColumns()
+        let rows = v.points.map(verificationCells)
+        var out = markdown ? "" : "  Live verification against \(v.target) at ×\(TimeSeriesChart.trim(v.timeScale)) (\(String(format: "%.0f", v.wallS)) s of wall time)\n"
+        if markdown {
+            out += "| " + header.joined(separator: " | ") + " |\n|" + header.map { _ in "---" }.joined(separator: "|") + "|\n"
+            for r in rows { out += "| " + r.joined(separator: " | ") + " |\n" }
+            return out
+        }
+        let widths = header.indices.map { i in max(header[i].count, rows.map { $0[i].count }.max() ?? 0) }
+        func line(_ cells: [String]) -> String {
+            "  " + cells.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        }
+        out += line(header) + "\n"
+        for r in rows { out += line(r) + "\n" }
         return out
     }
 
@@ -143,6 +189,10 @@ public enum RolloutRenderer {
             out += "\n"
         }
         if let sweep = r.sweep { out += "## Sweep\n\n" + sweepTable(sweep, r, markdown: true) + "\n" }
+        if let v = r.verification {
+            out += "## Live verification\n\nAgainst \(v.target) at ×\(TimeSeriesChart.trim(v.timeScale)); each live run has its own report (`\(v.points.first?.report ?? "")`…).\n\n"
+            out += verificationTable(v, markdown: true) + "\n" + verificationVerdict(v) + "\n"
+        }
         return out
     }
 
@@ -233,8 +283,40 @@ public enum RolloutRenderer {
             for chart in charts(sweep, r) { body += chart.svg() }
             body += "</div></section>\n"
         }
+        if let v = r.verification {
+            body += "<section><h2>Live verification</h2><p class=\"verdict \(v.agrees ? "pass" : "fail")\">\(e(verificationVerdict(v)))</p>"
+            body += "<p class=\"note\">\(e("Against \(v.target) at ×\(TimeSeriesChart.trim(v.timeScale)), \(String(format: "%.0f", v.wallS)) s of wall time; each live run's report is in its own folder."))</p>"
+            body += "<table><thead><tr>" + verificationColumns().map { "<th>\(e($0))</th>" }.joined() + "</tr></thead><tbody>"
+            for p in v.points { body += "<tr>" + verificationCells(p).map { "<td>\(e($0))</td>" }.joined() + "</tr>" }
+            body += "</tbody></table>\n<div class=\"grid\">\n"
+            for chart in verificationCharts(v, r) { body += chart.svg() }
+            body += "</div></section>\n"
+        }
         body += "<footer>FleetSim · \(e(RolloutReport.schemaName)) · the data behind this page is in rollout.json</footer>\n"
         return HTMLRenderer.page(title: "FleetSim rollout check · \(r.scenario)", body: body)
+    }
+
+    /// The live points on the model's curve (its sweep around the boundary, when there is one),
+    /// and recovery time against the distance to the recovery boundary: recovery takes longer
+    /// and longer as the share nears the tipping point. A cross on the top edge: did not come back.
+    public static func verificationCharts(_ v: RolloutVerificationReport, _ r: RolloutReport) -> [XYChart] {
+        let sweepRows = (r.sweep?.rows ?? []).filter { $0.share != nil && $0.value == nil }
+        var model = sweepRows.map { (x: $0.share!, y: $0.recoveryS) }
+        for p in v.points where !model.contains(where: { abs($0.x - p.share) < 1e-9 }) { model.append((p.share, p.predictedRecoveryS)) }
+        model.sort { $0.x < $1.x }
+        let live = v.points.filter { $0.incomplete == nil }.map { (x: $0.share, y: $0.liveRecovered || $0.liveRecoveryS != nil ? $0.liveRecoveryS : nil) }
+        let boundary = (x: v.boundary, label: "model's recovery boundary \(percent(v.boundary))")
+        return [
+            XYChart(title: "Recovery time after the standard perturbation: the model (line) and live runs (squares; ×: did not come back)",
+                    xLabel: "share on the candidate", xAxis: .fraction, yAxis: .seconds,
+                    lines: [XYChart.Line(name: "model (median over seeds)", points: model),
+                            XYChart.Line(name: "live", points: live, dotsOnly: true)], marker: boundary),
+            XYChart(title: "Recovery time against the distance to the recovery boundary",
+                    xLabel: "share − boundary", xAxis: .fraction, yAxis: .seconds,
+                    lines: [XYChart.Line(name: "model", points: model.map { ($0.x - v.boundary, $0.y) }),
+                            XYChart.Line(name: "live", points: live.map { ($0.x - v.boundary, $0.y) }, dotsOnly: true)],
+                    marker: (x: 0, label: "boundary")),
+        ]
     }
 
     /// Share sweeps: share vs recovery time and share vs peak DB utilisation (one line per field

@@ -32,6 +32,8 @@ public struct RolloutReport: Codable, Sendable {
     /// True when `planned × margin ≤ safeShare`.
     public var safe: Bool?
     public var sweep: Sweep?
+    /// `--verify-live`: the model's verdicts on both sides of its boundary, checked by live runs.
+    public var verification: RolloutVerificationReport?
     public var simulations: Int
     public var wallS: Double
 
@@ -56,7 +58,7 @@ public struct RolloutReport: Codable, Sendable {
         case stabilityCause = "stability_cause"
         case recoveryCause = "recovery_cause"
         case safeShare = "safe_share"
-        case safe, sweep, simulations
+        case safe, sweep, simulations, verification
         case wallS = "wall_s"
     }
 

@@ -110,6 +110,11 @@ public enum TextRenderer {
         let rows = summaryRows(report)
         let width = rows.map(\.0.count).max() ?? 0
         for (k, v) in rows { out += "  " + k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v + "\n" }
+        if let db = report.database {
+            out += "\nDatabase (\(db.rows) rows, \(db.workers) workers)\n"
+            for line in db.summaryLines { out += "  " + line + "\n" }
+            for w in db.warnings { out += "  warning: " + w + "\n" }
+        }
         if !report.thresholds.isEmpty {
             out += "\nThresholds\n"
             for t in report.thresholds {
@@ -146,6 +151,11 @@ public enum TextRenderer {
                 out += "| \(clock.label(m.tS)) | \(m.cause) | \(m.devices) | \(seconds(m.to50PctS)) | \(seconds(m.to95PctS)) |\n"
             }
             if report.storm.massDisconnects.count > 50 { out += "\n(\(report.storm.massDisconnects.count - 50) more in report.json)\n" }
+        }
+        if let db = report.database {
+            out += "\n## Database\n\n\(db.rows) rows, \(db.workers) workers.\n\n"
+            for line in db.summaryLines { out += "- \(line)\n" }
+            for w in db.warnings { out += "\n> **Warning:** \(w)\n" }
         }
         if !report.thresholds.isEmpty {
             out += "\n## Thresholds\n\n| metric | expression | measured | result |\n|---|---|---|---|\n"

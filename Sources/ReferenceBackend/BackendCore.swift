@@ -42,6 +42,7 @@ final class BackendCore: @unchecked Sendable {
                                        AdmissionGate(policy: configuration.admission.policy, now: BackendCore.monotonicNanos())))
         adminToken = configuration.adminToken ?? BackendCore.generateToken()
         pendingMemory = PendingMemory(bytesPerHandshake: configuration.pendingMemory)
+        metrics.stateCosts(configuration.statedCosts)
     }
 
     static func generateToken() -> String {
@@ -127,7 +128,10 @@ final class BackendCore: @unchecked Sendable {
             var start = DispatchTime.now().uptimeNanoseconds
             let found = try connection.lookup(uuid: uuid, kind: kind)
             var end = DispatchTime.now().uptimeNanoseconds
-            metrics.query(kind == .indexed ? .indexed : .scan, seconds: Double(end - start) / 1e9)
+            let queryKind: QueryKind = kind == .indexed ? .indexed : .scan
+            metrics.query(queryKind, seconds: Double(end - start) / 1e9)
+            // The stated cost holds the worker, as long as the real query did not take longer.
+            charge(queryKind, start: start, end: &end)
             if failing { return .failed }
             if found != nil { return .welcome }
             start = end
@@ -149,14 +153,46 @@ final class BackendCore: @unchecked Sendable {
         do {
             try connection.touch(batch)
             metrics.lastSeenWritten(batch.count)
+            var end = DispatchTime.now().uptimeNanoseconds
+            metrics.query(.touch, seconds: Double(end - start) / 1e9)
+            charge(.touch, units: batch.count, start: start, end: &end)
         } catch {
             logger.error("last_seen batch write failed; its updates are kept for the next flush",
                          metadata: ["error": "\(error)", "updates": "\(batch.count)"])
             // Put them back for the next flush rather than lose them; newer values win.
             for item in batch where true { lastSeen.touchIfAbsent(uuid: item.uuid, at: item.at) }
             metrics.reject(.databaseError)
+            metrics.query(.touch, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        metrics.query(.touch, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+
+    /// Logs the start-up probe against the stated costs: a warning, one line per query kind,
+    /// when the real query is slower than its stated cost.
+    func reportProbe(_ probe: DatabaseProbe, rows: Int) {
+        let stated = configuration.statedCosts
+        logger.info("database probe", metadata: [
+            "rows": "\(rows)", "scan_ms": "\(probe.scanSeconds * 1e3)", "indexed_ms": "\(probe.indexedSeconds * 1e3)",
+            "stated_scan_ms": "\(Double(stated.nanoseconds(.scan) ?? 0) / 1e6)",
+            "stated_indexed_ms": "\(Double(stated.nanoseconds(.indexed) ?? 0) / 1e6)"])
+        for (kind, real, flag) in [(QueryKind.scan, probe.scanSeconds, "--scan-cost"), (.indexed, probe.indexedSeconds, "--indexed-cost")] {
+            guard let s = stated.nanoseconds(kind), real * 1e9 > Double(s) else { continue }
+            logger.warning("\(StatedCostWarning.line(kind: kind.rawValue, realSeconds: real, statedSeconds: Double(s) / 1e9, rows: rows)); raise \(flag) or use fewer --rows")
+        }
+    }
+
+    /// Holds the calling database worker for the rest of the query's stated cost (`units`: the
+    /// updates in a `last_seen` flush) and records what was done: the padding slept, or a query
+    /// slower than stated. `end` becomes the time the worker is released.
+    func charge(_ kind: QueryKind, units: Int = 1, start: UInt64, end: inout UInt64) {
+        guard let stated = configuration.statedCosts.nanoseconds(kind, units: units) else { return }
+        let real = end - start
+        if real > stated {
+            metrics.slowerThanStated(kind, realSeconds: Double(real) / 1e9, statedSeconds: Double(stated) / 1e9)
+            return
+        }
+        let slept = CostHold.hold(from: start, stated: stated)
+        end = start + real + slept
+        metrics.padded(kind, seconds: Double(slept) / 1e9)
     }
 
 }

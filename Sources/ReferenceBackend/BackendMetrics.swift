@@ -70,6 +70,16 @@ final class BackendMetrics: Sendable {
     let rejects: [RejectCause: Counter]
     let faultDelayed: Counter
     let queries: [QueryKind: ValueHistogram]
+    /// The stated-cost database (`StatedQueryCosts`), by query kind: what is stated, the padding
+    /// slept to honour it, and the queries that really took longer (with their real seconds).
+    let statedCost: [QueryKind: Gauge]
+    let padding: [QueryKind: Counter]
+    let slower: [QueryKind: Counter]
+    let slowerSeconds: [QueryKind: Counter]
+    let slowerStatedSeconds: [QueryKind: Counter]
+    /// The start-up probe's median real lookup, by kind, and the table's rows.
+    let probe: [QueryKind: Gauge]
+    let rows: Gauge
     let lastSeenWritten: Counter
     let crashes: Counter
     let restarts: Counter
@@ -118,18 +128,29 @@ final class BackendMetrics: Sendable {
             ($0, gauge("fleetsim_backend_fault_active", "1 while a fault injected by /admin/fault is on, by kind.", [("kind", $0.rawValue)]))
         })
         let queueLength = gauge("fleetsim_backend_db_queue_length", "Database jobs waiting for a worker.")
-        let workers = gauge("fleetsim_backend_db_workers", "Database worker threads.")
+        let workers = gauge(BackendMetricName.databaseWorkers, "Database worker threads.")
         let workersBusy = gauge("fleetsim_backend_db_workers_busy", "Database workers running a job now.")
         let busyFraction = gauge(BackendMetricName.databaseBusyFraction, "Fraction of database worker time spent in queries over the last second.")
         let busySeconds = counter("fleetsim_backend_db_busy_seconds_total", "Worker-seconds spent in database jobs.")
         let wait = gauge(BackendMetricName.databaseWaitSeconds, "How long the oldest database job still in the queue has waited so far (0 when none waits).")
         let waitTotal = counter("fleetsim_backend_db_wait_seconds_total", "Seconds database jobs waited in the queue before a worker took them, summed over the jobs started.")
         let waitCount = counter("fleetsim_backend_db_wait_seconds_count", "Database jobs started (rate of _total over rate of _count: the mean queue wait).")
-        let queryName = MetricNameDescriptor(metricName: "fleetsim_backend_db_query_duration_seconds", unitName: "",
+        let queryName = MetricNameDescriptor(metricName: BackendMetricName.databaseQuerySeconds, unitName: "",
                                              helpText: "Database query latency by kind (indexed lookup, scan lookup, register, last_seen batch).")
         queries = Dictionary(uniqueKeysWithValues: QueryKind.allCases.map {
             ($0, r.makeValueHistogram(descriptor: queryName, labels: [("kind", $0.rawValue)], buckets: BackendMetrics.bucketBounds))
         })
+        let costed: [QueryKind] = [.indexed, .scan, .touch]
+        func byKind<M>(_ make: (QueryKind) -> M) -> [QueryKind: M] {
+            Dictionary(uniqueKeysWithValues: costed.map { ($0, make($0)) })
+        }
+        statedCost = byKind { gauge(BackendMetricName.databaseStatedCostSeconds, "Stated cost of one query by kind (touch: one last_seen update), in wall-clock seconds: a worker is held this long even when the real query is faster. 0: none stated.", [("kind", $0.rawValue)]) }
+        padding = byKind { counter(BackendMetricName.databasePaddingSecondsTotal, "Seconds database workers slept to hold queries for their stated cost, by kind.", [("kind", $0.rawValue)]) }
+        slower = byKind { counter(BackendMetricName.databaseSlowerTotal, "Queries that really took longer than their stated cost (not shortened), by kind.", [("kind", $0.rawValue)]) }
+        slowerSeconds = byKind { counter(BackendMetricName.databaseSlowerSecondsTotal, "Real seconds of the queries slower than their stated cost, by kind.", [("kind", $0.rawValue)]) }
+        slowerStatedSeconds = byKind { counter(BackendMetricName.databaseSlowerStatedSecondsTotal, "Stated seconds of the queries slower than their stated cost, by kind (real over stated: how much slower).", [("kind", $0.rawValue)]) }
+        probe = byKind { gauge(BackendMetricName.databaseProbeSeconds, "Median real lookup measured at start, before the listener opened, by kind (0: not measured).", [("kind", $0.rawValue)]) }
+        rows = gauge(BackendMetricName.databaseRows, "Rows in the devices table when the backend started (what a scan reads).")
         let lastSeenPending = gauge("fleetsim_backend_last_seen_pending", "Heartbeat last_seen updates not yet written.")
         lastSeenWritten = counter("fleetsim_backend_last_seen_written_total", "last_seen updates written.")
         crashes = counter(BackendMetricName.crashesTotal, "Memory-guard crashes: every connection dropped, listener reopened after a delay.")
@@ -152,6 +173,20 @@ final class BackendMetrics: Sendable {
     func reject(_ cause: RejectCause) { rejects[cause]!.increment() }
     func query(_ kind: QueryKind, seconds: Double) { queries[kind]!.record(seconds) }
     func heartbeat() { heartbeats.increment() }
+    func stateCosts(_ costs: StatedQueryCosts) {
+        for (kind, gauge) in statedCost { gauge.set(to: Double(costs.nanoseconds(kind) ?? 0) / 1e9) }
+    }
+    func padded(_ kind: QueryKind, seconds: Double) { padding[kind]?.increment(by: seconds) }
+    func slowerThanStated(_ kind: QueryKind, realSeconds: Double, statedSeconds: Double) {
+        slower[kind]?.increment()
+        slowerSeconds[kind]?.increment(by: realSeconds)
+        slowerStatedSeconds[kind]?.increment(by: statedSeconds)
+    }
+    func probed(_ probe: DatabaseProbe, rows count: Int) {
+        self.probe[.scan]?.set(to: probe.scanSeconds)
+        self.probe[.indexed]?.set(to: probe.indexedSeconds)
+        rows.set(to: Double(count))
+    }
     func connectionOpened() { connectionsOpen.increment(); upgrades.increment() }
     func connectionClosed() { connectionsOpen.decrement() }
     func answerDelayed() { faultDelayed.increment() }

@@ -81,6 +81,7 @@ final class DatabaseWorkerPool: @unchecked Sendable {
         alive += 1
         finished.enter()
         let thread = Thread { [self] in
+            CostHold.prepareWorkerThread()
             self.work(id: id, connection: connection)
             self.finished.leave()
         }

@@ -80,6 +80,11 @@ public final class ReferenceBackend: @unchecked Sendable {  // every mutable fie
         let opened: DeviceRegistry.OpenResult
         do {
             opened = try await Self.blocking { try DeviceRegistry.prepare(path: path, rows: config.rows, roster: config.roster) }
+            // What this machine's database really costs now, before any device arrives: a
+            // query slower than its stated cost is said at start, not found in the report later.
+            let probe = try await Self.blocking { try DatabaseProbe.run(try RegistryConnection(path: path)) }
+            core.metrics.probed(probe, rows: opened.rows)
+            core.reportProbe(probe, rows: opened.rows)
             core.database = try DatabaseWorkerPool(path: path, workers: max(1, config.databaseWorkers),
                                                     queueTimeout: config.queueTimeout.map { UInt64(max(0, $0.nanoseconds)) })
         } catch {

@@ -17,6 +17,10 @@ public struct ReferenceBackendConfiguration: Sendable {
     public var roster: [DeviceRoster.Entry]?
     /// UUID lookup per firmware range.
     public var lookup = LookupPolicy.indexed
+    /// What each query kind costs, stated (wall-clock time a worker is held, whatever the
+    /// machine): the database's capacity is `databaseWorkers` ÷ these costs. Empty: every query
+    /// takes what it really takes. See `StatedQueryCosts`.
+    public var statedCosts = StatedQueryCosts()
     /// Threads running database work (each with its own SQLite connection).
     public var databaseWorkers = System.coreCount
     /// Event-loop threads serving sockets.

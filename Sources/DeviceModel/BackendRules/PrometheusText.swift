@@ -6,6 +6,16 @@ public enum BackendMetricName {
     public static let memoryAnonymousBytes = "fleetsim_backend_memory_anonymous_bytes"
     public static let handshakesPending = "fleetsim_backend_handshakes_pending"
     public static let crashesTotal = "fleetsim_backend_crashes_total"
+    // The stated-cost database, by `kind` (indexed, scan, touch): what is stated, what was done.
+    public static let databaseQuerySeconds = "fleetsim_backend_db_query_duration_seconds"
+    public static let databaseStatedCostSeconds = "fleetsim_backend_db_stated_cost_seconds"
+    public static let databasePaddingSecondsTotal = "fleetsim_backend_db_padding_seconds_total"
+    public static let databaseSlowerTotal = "fleetsim_backend_db_slower_than_stated_total"
+    public static let databaseSlowerSecondsTotal = "fleetsim_backend_db_slower_than_stated_seconds_total"
+    public static let databaseSlowerStatedSecondsTotal = "fleetsim_backend_db_slower_than_stated_stated_seconds_total"
+    public static let databaseProbeSeconds = "fleetsim_backend_db_probe_seconds"
+    public static let databaseRows = "fleetsim_backend_db_rows"
+    public static let databaseWorkers = "fleetsim_backend_db_workers"
 }
 
 /// The Prometheus text exposition format (version 0.0.4), read as far as a load test needs:

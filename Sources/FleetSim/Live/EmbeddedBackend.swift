@@ -37,8 +37,10 @@ public final class EmbeddedBackend: @unchecked Sendable {  // immutable after st
     /// `database.rows` → `--rows` (the fleet's rows first, filler rows up to it),
     /// each profile's `lookup` → `--lookup` rules for its groups' firmware,
     /// `admission` → `--admission-rate`, `--admission-burst`, `--max-pending`, `--admission-retry-after` (÷ time scale).
-    /// Model-only keys (costs, speed, memory base and per connection, load balancer) have no live
-    /// meaning: the real process has the costs and the memory it has.
+    /// `database.rows × scan_cost_per_row`, `indexed_cost`, `heartbeat_cost` (÷ `speed`, ÷ time scale)
+    /// → `--scan-cost`, `--indexed-cost`, `--heartbeat-cost`: the stated costs the database holds.
+    /// Model-only keys (memory base and per connection, load balancer) have no live meaning: the
+    /// real process has the memory it has.
     public static func arguments(for scenario: Scenario, timeScale: Double, roster: String, endpointsFile: String,
                                  logLevel: Logger.Level = .warning) -> [String] {
         let b = scenario.backend
@@ -54,6 +56,9 @@ public final class EmbeddedBackend: @unchecked Sendable {  // immutable after st
         }
         if b.gateways.perPending > 0 { a += ["--pending-memory", "\(b.gateways.perPending)B"] }
         if let t = b.database.queueTimeout { a += ["--queue-timeout", scaled(t)] }
+        let costs = statedCosts(for: scenario, timeScale: timeScale)
+        a += ["--scan-cost", Units.format(duration: costs.scan), "--indexed-cost", Units.format(duration: costs.indexed),
+              "--heartbeat-cost", Units.format(duration: costs.heartbeat)]
         var rules: [String] = []
         for g in scenario.fleet where scenario.profiles[g.profile]?.lookup == .scan {
             let rule = "scan:\(g.firmware)"
@@ -67,6 +72,16 @@ public final class EmbeddedBackend: @unchecked Sendable {  // immutable after st
             a += ["--admission-retry-after", scaled(adm.retryAfter)]
         }
         return a
+    }
+
+    /// The database's stated costs on the wall clock: the scenario's own (a scan is `rows ×
+    /// scan_cost_per_row`, as the model charges it, ÷ `speed`) divided by the time scale. The
+    /// embedded database holds each query for them, so its capacity is the scenario's on any
+    /// machine; a real query slower than its stated cost is reported, never hidden.
+    public static func statedCosts(for scenario: Scenario, timeScale: Double) -> (scan: Nanoseconds, indexed: Nanoseconds, heartbeat: Nanoseconds) {
+        let db = scenario.backend.database
+        func wall(_ ns: Double) -> Nanoseconds { max(0, Nanoseconds((ns / db.speed / timeScale).rounded())) }
+        return (wall(Double(db.rows) * Double(db.scanCostPerRow)), wall(Double(db.indexedCost)), wall(Double(db.heartbeatCost)))
     }
 
     /// Starts `executable backend …` and waits until every process is healthy.

@@ -30,6 +30,9 @@ public final class LiveRunner {
         public var observe: [String] = []
         /// Extra upgrade headers (values already read from the environment; never logged).
         public var headers: [(name: String, value: String)] = []
+        /// Told what the run's database is (its stated and real costs) before the devices start,
+        /// and any query kind slower than stated: lines for the operator's terminal.
+        public var notice: (@Sendable (String) -> Void)?
 
         public init(folder: String) { self.folder = folder }
     }
@@ -61,6 +64,8 @@ public final class LiveRunner {
     private var scrapeFailures = 0
     private var lastCrashes: Double = 0
     private var lastSample = Recorder.BackendSample()
+    /// The last successful scrape of each `observe` endpoint: the report's `database` section.
+    private var lastScraped: [String: PrometheusText] = [:]
     private var hookRunner: HookRunner?
     /// The timeline event whose fault of each kind is in force (`http-errors`, `latency`,
     /// `db-errors`, `dns-failure`): a later fault of a kind replaces an earlier one, whose end then
@@ -151,6 +156,17 @@ public final class LiveRunner {
                 LoopDriver(loop: loop, plan: plan, devices: devices, client: client, endpoint: endpoint, clock: clock,
                            protocols: protocols, interval: interval)
             }.wait()
+        }
+        // Before the devices start: what the database is, what it costs here, what it states.
+        if !observe.isEmpty {
+            _ = scrape(observe, at: 0, drivers: [])
+            if let db = databaseCosts() {
+                options.notice?("database: \(db.rows) rows, \(db.workers) workers; " + db.summaryLines.joined(separator: "; "))
+                for w in db.warnings {
+                    logger.warning("\(w)")
+                    options.notice?("warning: " + w)
+                }
+            }
         }
         for d in drivers { try d.loop.submit { d.start() }.wait() }
 
@@ -258,6 +274,8 @@ public final class LiveRunner {
         let covered = min(clock.now(), scenario.duration)
         var report = try mergedReport(durationS: Time.seconds(max(covered, Nanoseconds(nextInterval - 1) * scenario.interval)))
         report.incomplete = incomplete
+        if !observe.isEmpty { _ = scrape(observe, at: covered, drivers: []) }
+        report.database = databaseCosts()
         if scrapeFailures > 0 {
             report.milestones.append(Report.Milestone(tS: Time.seconds(covered), kind: .timeline,
                                                       detail: "\(scrapeFailures) metrics scrapes failed"))
@@ -465,6 +483,7 @@ public final class LiveRunner {
                 let r = try HTTPRequest.send("GET", url, timeout: 2)
                 guard r.status == 200 else { scrapeFailed(url, "HTTP \(r.status)"); continue }
                 let m = try PrometheusText(parsing: r.body)
+                lastScraped[url] = m
                 got += 1
                 if let b = m.sum(BackendMetricName.databaseBusyFraction) { busy += b; busyN += 1 }
                 wait = max(wait, m.max(BackendMetricName.databaseWaitSeconds) ?? 0)
@@ -486,6 +505,11 @@ public final class LiveRunner {
         lastSample = Recorder.BackendSample(dbUtilization: busyN == 0 ? 0 : min(1, busy / Double(busyN)), dbWaitS: wait,
                                             pendingHandshakes: Int(pending), memoryBytes: Int64(memory))
         return lastSample
+    }
+
+    /// The database's stated and real costs from the last scrape of every endpoint.
+    private func databaseCosts() -> DatabaseCosts? {
+        DatabaseCostReading.read(Array(lastScraped.values), scenario: scenario, timeScale: options.timeScale)
     }
 
     /// Counts a failed scrape; the first is a warning, later ones debug messages (the count is in

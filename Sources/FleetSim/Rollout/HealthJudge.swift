@@ -41,6 +41,9 @@ struct HealthJudge {
         self.observeLateRecovery = observeLateRecovery
     }
 
+    /// The fleet was established and held the line until the perturbation (or the end).
+    var stableBeforePerturbation: Bool { established && !failedBeforePerturbation }
+
     /// The run can stop: nothing it could still show would change what is reported.
     var canStop: Bool {
         if case .undecided = verdict { return false }

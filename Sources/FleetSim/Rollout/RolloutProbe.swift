@@ -51,17 +51,9 @@ public struct RolloutProbe: Sendable {
         let health = base.rollout!.health
         let s = scenario(from: base)
         let perturbation = kind == .recovery ? health.perturbationAt : nil
-        var judge = HealthJudge(line: health.onlineFraction, end: s.duration, perturbation: perturbation,
-                                recoverWithin: health.recoverWithin, hold: health.hold,
-                                observeLateRecovery: observeLateRecovery)
-        var simulation = Simulation(scenario: s)
-        var samples: Int64 = 0
-        let interval = s.interval, duration = s.duration
         let started = DispatchTime.now().uptimeNanoseconds
-        let report = simulation.run(progress: { _, online in
-            samples += 1
-            judge.observe(t: min(duration, samples * interval), online: online)
-        }, shouldStop: { judge.canStop })
+        let (report, judge) = RolloutProbe.simulate(s, health: health, perturbation: perturbation,
+                                                    observeLateRecovery: observeLateRecovery)
         let wall = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
 
         var reason: String?
@@ -74,6 +66,24 @@ public struct RolloutProbe: Sendable {
             dbUtilizationMax: report.summary.dbUtilizationMax, dbUtilizationMean: report.summary.dbUtilizationMean,
             saturated: RolloutProbe.firstSaturation(report, scenario: s, after: perturbation.map(Time.seconds) ?? 0),
             simulatedS: report.summary.durationS, wallS: wall)
+    }
+
+    /// Simulates `s`, judged interval by interval (and stopped as soon as the verdict is known):
+    /// the one way a probe's scenario is judged, for the search, the sweeps and the model's side
+    /// of a live verification.
+    static func simulate(_ s: Scenario, health: Rollout.Health, perturbation: Nanoseconds?,
+                         observeLateRecovery: Bool) -> (report: Report, judge: HealthJudge) {
+        var judge = HealthJudge(line: health.onlineFraction, end: s.duration, perturbation: perturbation,
+                                recoverWithin: health.recoverWithin, hold: health.hold,
+                                observeLateRecovery: observeLateRecovery)
+        var simulation = Simulation(scenario: s)
+        var samples: Int64 = 0
+        let interval = s.interval, duration = s.duration
+        let report = simulation.run(progress: { _, online in
+            samples += 1
+            judge.observe(t: min(duration, samples * interval), online: online)
+        }, shouldStop: { judge.canStop })
+        return (report, judge)
     }
 
     /// The first resource to reach its limit at or after `after` seconds: the database (busy ≥ 95%

@@ -8,9 +8,13 @@ public struct XYChart: Sendable {
         public var name: String
         /// (x, y) points; a nil y leaves a gap.
         public var points: [(x: Double, y: Double?)]
-        public init(name: String, points: [(x: Double, y: Double?)]) {
+        /// Points only, no line through them (measured runs beside a model's curve); a nil y is
+        /// drawn as a cross on the top edge ("did not come back") instead of a gap.
+        public var dotsOnly: Bool
+        public init(name: String, points: [(x: Double, y: Double?)], dotsOnly: Bool = false) {
             self.name = name
             self.points = points
+            self.dotsOnly = dotsOnly
         }
     }
 
@@ -66,12 +70,21 @@ public struct XYChart: Sendable {
             let color = XYChart.colors[i % XYChart.colors.count]
             var d = "", pen = false
             for p in line.points.sorted(by: { $0.x < $1.x }) {
+                if line.dotsOnly {
+                    if let v = p.y {
+                        out += "<rect x=\"\(f(x(p.x) - 4))\" y=\"\(f(y(v) - 4))\" width=\"8\" height=\"8\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>"
+                    } else {
+                        let cx = x(p.x), cy = XYChart.top + 6
+                        out += "<path d=\"M\(f(cx - 5)),\(f(cy - 5)) L\(f(cx + 5)),\(f(cy + 5)) M\(f(cx - 5)),\(f(cy + 5)) L\(f(cx + 5)),\(f(cy - 5))\" stroke=\"\(color)\" stroke-width=\"2\"/>"
+                    }
+                    continue
+                }
                 guard let v = p.y else { pen = false; continue }
                 d += "\(pen ? "L" : "M")\(f(x(p.x))),\(f(y(v))) "
                 pen = true
                 out += "<circle cx=\"\(f(x(p.x)))\" cy=\"\(f(y(v)))\" r=\"2.5\" fill=\"\(color)\"/>"
             }
-            out += "<path d=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\"/>\n"
+            if !d.isEmpty { out += "<path d=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\"/>\n" }
         }
         out += "</svg>\n"
         if lines.count > 1 || lines.first?.name.isEmpty == false {
