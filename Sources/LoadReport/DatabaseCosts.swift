@@ -66,8 +66,9 @@ public struct DatabaseCosts: Codable, Sendable, Equatable {
             return v >= 10 ? String(format: "%.1f ms", v) : v >= 0.1 ? String(format: "%.2f ms", v) : String(format: "%.1f µs", v * 1e3)
         }
         return queries.map { q in
-            var line = "\(q.kind) \(q.count) × \(ms(q.realMsMean)) real"
-            if let p = q.probeMs { line += " (\(ms(p)) at start)" }
+            var line = q.kind
+            if q.count > 0 { line += " \(q.count) × \(ms(q.realMsMean)) real" + (q.probeMs.map { " (\(ms($0)) at start)" } ?? "") }
+            else if let p = q.probeMs { line += " \(ms(p)) real at start" }
             if let s = q.statedMs {
                 line += ", stated \(ms(s))" + (q.kind == "touch" ? " per update" : "")
                 if let pad = q.paddingMsMean { line += ", padded \(ms(pad))" }

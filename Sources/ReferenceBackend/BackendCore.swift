@@ -131,7 +131,7 @@ final class BackendCore: @unchecked Sendable {
             let queryKind: QueryKind = kind == .indexed ? .indexed : .scan
             metrics.query(queryKind, seconds: Double(end - start) / 1e9)
             // The stated cost holds the worker, as long as the real query did not take longer.
-            charge(queryKind, start: start, end: &end)
+            charge(queryKind, start: start, end: &end, connection: connection)
             if failing { return .failed }
             if found != nil { return .welcome }
             start = end
@@ -155,7 +155,7 @@ final class BackendCore: @unchecked Sendable {
             metrics.lastSeenWritten(batch.count)
             var end = DispatchTime.now().uptimeNanoseconds
             metrics.query(.touch, seconds: Double(end - start) / 1e9)
-            charge(.touch, units: batch.count, start: start, end: &end)
+            charge(.touch, units: batch.count, start: start, end: &end, connection: connection)
         } catch {
             logger.error("last_seen batch write failed; its updates are kept for the next flush",
                          metadata: ["error": "\(error)", "updates": "\(batch.count)"])
@@ -180,19 +180,20 @@ final class BackendCore: @unchecked Sendable {
         }
     }
 
-    /// Holds the calling database worker for the rest of the query's stated cost (`units`: the
-    /// updates in a `last_seen` flush) and records what was done: the padding slept, or a query
-    /// slower than stated. `end` becomes the time the worker is released.
-    func charge(_ kind: QueryKind, units: Int = 1, start: UInt64, end: inout UInt64) {
+    /// Charges the calling database worker the query's stated cost (`units`: the updates in a
+    /// `last_seen` flush) and records what was done: the padding slept, or a query slower than
+    /// stated. `end` becomes the time the worker is released.
+    func charge(_ kind: QueryKind, units: Int = 1, start: UInt64, end: inout UInt64, connection: RegistryConnection) {
         guard let stated = configuration.statedCosts.nanoseconds(kind, units: units) else { return }
         let real = end - start
         if real > stated {
             metrics.slowerThanStated(kind, realSeconds: Double(real) / 1e9, statedSeconds: Double(stated) / 1e9)
-            return
+        } else {
+            // What this query adds to the worker's hold beyond its real time (slept now or with
+            // the next ones: `CostHold`).
+            metrics.padded(kind, seconds: Double(stated - real) / 1e9)
         }
-        let slept = CostHold.hold(from: start, stated: stated)
-        end = start + real + slept
-        metrics.padded(kind, seconds: Double(slept) / 1e9)
+        end += CostHold.charge(&connection.costBalance, real: real, stated: stated)
     }
 
 }

@@ -145,7 +145,7 @@ final class BackendMetrics: Sendable {
             Dictionary(uniqueKeysWithValues: costed.map { ($0, make($0)) })
         }
         statedCost = byKind { gauge(BackendMetricName.databaseStatedCostSeconds, "Stated cost of one query by kind (touch: one last_seen update), in wall-clock seconds: a worker is held this long even when the real query is faster. 0: none stated.", [("kind", $0.rawValue)]) }
-        padding = byKind { counter(BackendMetricName.databasePaddingSecondsTotal, "Seconds database workers slept to hold queries for their stated cost, by kind.", [("kind", $0.rawValue)]) }
+        padding = byKind { counter(BackendMetricName.databasePaddingSecondsTotal, "Seconds database workers are held beyond their real queries to honour the stated costs (stated − real; slept with the query or a few queries later), by kind.", [("kind", $0.rawValue)]) }
         slower = byKind { counter(BackendMetricName.databaseSlowerTotal, "Queries that really took longer than their stated cost (not shortened), by kind.", [("kind", $0.rawValue)]) }
         slowerSeconds = byKind { counter(BackendMetricName.databaseSlowerSecondsTotal, "Real seconds of the queries slower than their stated cost, by kind.", [("kind", $0.rawValue)]) }
         slowerStatedSeconds = byKind { counter(BackendMetricName.databaseSlowerStatedSecondsTotal, "Stated seconds of the queries slower than their stated cost, by kind (real over stated: how much slower).", [("kind", $0.rawValue)]) }

@@ -179,6 +179,9 @@ public enum DeviceRegistry {
 // @unchecked: owned by one database worker thread, handed to it once when the thread starts.
 final class RegistryConnection: @unchecked Sendable {
     let db: SQLiteConnection
+    /// The stated-cost padding this connection's worker still owes (or, below zero, has overslept):
+    /// see `CostHold`. Touched only by the worker thread that owns the connection.
+    var costBalance = CostHold.Balance()
     private let lookups: [LookupKind: SQLiteStatement]
     private let insert: SQLiteStatement
     private let touchStatement: SQLiteStatement
