@@ -22,22 +22,27 @@ public enum CalibratedScenario {
         let indexed = result.profiles.first { $0.lookup == .indexed }
         let scan = result.profiles.first { $0.lookup == .scan }
         func wall(_ s: Double) -> String { StatedCostWarning.milliseconds(s) + " live" }
+        func source(_ p: ScenarioCalibrator.ProfileCost) -> String {
+            let hello = "hello → welcome \(wall(p.handshakeS)) over the round trip, median of \(p.samples)"
+            guard let db = p.databaseS else { return "profile \(p.profile) (group \(p.group)): \(hello)" }
+            return "profile \(p.profile) (group \(p.group)): the database's own \(wall(db)) per lookup over \(p.samples) handshakes (its /metrics; \(hello))"
+        }
         if let i = indexed {
-            out.append(Value(path: ["backend", "database", "indexed_cost"], value: duration(i.handshakeS * k),
-                             why: "profile \(i.profile) (group \(i.group)): hello → welcome \(wall(i.handshakeS)) over the round trip, median of \(i.samples)"))
+            out.append(Value(path: ["backend", "database", "indexed_cost"], value: duration(i.lookupS * k), why: source(i)))
         }
         let rows = result.rows ?? scenario.backend.database.rows
         if let s = scan, rows > 0 {
-            let lookup = max(0, s.handshakeS - (indexed?.handshakeS ?? 0))
+            // Without the database's own figures, the scan's extra over an indexed handshake.
+            let lookup = s.databaseS ?? max(0, s.handshakeS - (indexed?.handshakeS ?? 0))
             if result.rows != nil && result.rows != scenario.backend.database.rows {
                 out.append(Value(path: ["backend", "database", "rows"], value: "\(rows)", why: "the backend's devices table (its /metrics)"))
             }
             out.append(Value(path: ["backend", "database", "scan_cost_per_row"], value: duration(lookup * k / Double(rows)),
-                             why: "profile \(s.profile) (group \(s.group)): hello → welcome \(wall(s.handshakeS)) over the round trip, median of \(s.samples), less the indexed lookup, ÷ \(rows) rows"))
+                             why: source(s) + (s.databaseS == nil ? ", less the indexed lookup" : "") + ", ÷ \(rows) rows"))
             if let qps = result.queriesPerS, let busy = result.loadBusy, busy >= 0.9, qps > 0 {
-                let cores = max(1, Int((qps * s.handshakeS).rounded()))
+                let cores = max(1, Int((qps * s.lookupS).rounded()))
                 out.append(Value(path: ["backend", "database", "cores"], value: "\(cores)",
-                                 why: String(format: "sustained %.1f scans/s over %.1f s with the database %.0f%% busy × %@ each", qps, result.loadSeconds, busy * 100, wall(s.handshakeS))))
+                                 why: String(format: "sustained %.1f scans/s over %.1f s with the database %.0f%% busy × %@ each", qps, result.loadSeconds, busy * 100, wall(s.lookupS))))
             }
         }
         out.append(Value(path: ["backend", "database", "heartbeat_cost"], value: duration(result.heartbeatS * k),

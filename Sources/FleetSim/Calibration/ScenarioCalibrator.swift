@@ -36,6 +36,13 @@ public enum ScenarioCalibrator {
         /// hello → welcome over the round trip, median, wall seconds.
         public var handshakeS: Double
         public var samples: Int
+        /// What the database itself spent per lookup of this kind while the samples ran (its real
+        /// query time and any stated-cost padding, from `/metrics`); nil without metrics.
+        public var databaseS: Double?
+
+        /// The model's cost of this profile's lookup: the database's own figure when the backend
+        /// gives one, else the whole handshake over the round trip.
+        public var lookupS: Double { databaseS ?? handshakeS }
     }
 
     public struct Result: Sendable {
@@ -99,13 +106,24 @@ public enum ScenarioCalibrator {
             try check()
             _ = try Calibrator.session(client, endpoint, d.spoken, uuid: d.entry.uuid, firmware: d.entry.firmware, timeout: options.timeout)
             var hellos: [Double] = []
+            let kind = ["kind": d.lookup == .scan ? "scan" : "indexed"]
+            let m0 = scrape()
             for _ in 0..<max(1, options.samples) {
                 try check()
                 let s = try Calibrator.session(client, endpoint, d.spoken, uuid: d.entry.uuid, firmware: d.entry.firmware, timeout: options.timeout)
                 hellos.append(s.hello); rtts.append(s.rtt); beats.append(s.heartbeat)
             }
+            let m1 = scrape()
+            var databaseS: Double?
+            let count = BackendMetricName.databaseQuerySeconds + "_count", sum = BackendMetricName.databaseQuerySeconds + "_sum"
+            if let c0 = total(m0, count, kind), let c1 = total(m1, count, kind), c1 > c0,
+               let s0 = total(m0, sum, kind), let s1 = total(m1, sum, kind) {
+                let pad = (total(m1, BackendMetricName.databasePaddingSecondsTotal, kind) ?? 0)
+                    - (total(m0, BackendMetricName.databasePaddingSecondsTotal, kind) ?? 0)
+                databaseS = max(0, (s1 - s0) + pad) / (c1 - c0)
+            }
             profiles.append(ProfileCost(profile: d.profile, lookup: d.lookup, group: d.group,
-                                        handshakeS: Statistics.median(hellos), samples: hellos.count))
+                                        handshakeS: Statistics.median(hellos), samples: hellos.count, databaseS: databaseS))
         }
         let rtt = Statistics.median(rtts)
         for i in profiles.indices { profiles[i].handshakeS = max(0, profiles[i].handshakeS - rtt) }
