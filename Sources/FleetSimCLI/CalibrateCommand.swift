@@ -49,7 +49,7 @@ struct CalibrateCommand: AsyncParsableCommand, LoggingCommand {
 
     func run() async throws {
         // Ctrl-C stops the calibration before its next connection (and the embedded backend cleanly).
-        let latch = Lifecycle.watchSignals { _, _ in _exit(130) }
+        let latch = Signals.stopLatch()
         var services: [any Service] = []
         let url: String
         if let target {

@@ -34,12 +34,23 @@ public enum ReportRules {
         connects == 0 ? nil : Double(attempts) / Double(connects)
     }
 
+    /// The nearest-rank percentile (the smallest value with at least p% of the values at or below
+    /// it), as the HdrHistogram and the per-interval latency buckets compute theirs; nil when empty.
+    public static func percentile(_ values: [Double], _ p: Double) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        let rank = max(1, Int((p / 100 * Double(sorted.count)).rounded(.up)))
+        return sorted[min(rank, sorted.count) - 1]
+    }
+
+    /// The one median: the 50th nearest-rank percentile, the lower of the two middle values of an
+    /// even count (a value that was measured, never an average of two). nil when empty.
+    public static func median(_ values: [Double]) -> Double? { percentile(values, 50) }
+
     /// The median time back of mass disconnects; an episode that never got back counts as
     /// slower than every one that did (so the median may be "never": nil).
     public static func medianTimeBack(_ values: [Double?]) -> Double? {
-        guard !values.isEmpty else { return nil }
-        let sorted = values.map { $0 ?? .infinity }.sorted()
-        let m = sorted[(sorted.count - 1) / 2]
+        guard let m = median(values.map { $0 ?? .infinity }) else { return nil }
         return m.isFinite ? m : nil
     }
 
