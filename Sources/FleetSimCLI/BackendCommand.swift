@@ -67,8 +67,9 @@ struct BackendCommand: AsyncParsableCommand, LoggingCommand {
             throw CLIFailure.input("fleetsim backend: \(error)")
         }
         if launch.stopWithParent && !launch.isWorker {
-            // Out of the parent's process group: Ctrl-C in its terminal, or `timeout` signalling the
-            // group, reaches the parent alone, which stops this backend when its run is over.
+            // In a process group of its own (Foundation's `Process` already starts children so; this
+            // holds for any parent): Ctrl-C in the parent's terminal, or `timeout` signalling the
+            // parent's group, reaches the parent alone, which stops this backend when its run is over.
             setpgid(0, 0)
         }
         // Before anything slow (seeding can take seconds): the first signal asks for a stop from
