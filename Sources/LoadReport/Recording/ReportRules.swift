@@ -68,9 +68,14 @@ public enum ReportRules {
     /// one source of `summary.handshake_ms`, the `handshake_ms` thresholds and merged reports.
     public static func percentiles(_ h: Histogram<UInt64>) -> Report.Percentiles {
         guard h.totalCount > 0 else { return Report.Percentiles(count: 0, p50: nil, p90: nil, p99: nil, max: nil) }
-        func ms(_ us: UInt64) -> Double { Double(us) / 1_000 }
-        return Report.Percentiles(count: h.totalCount, p50: ms(h.valueAtPercentile(50)), p90: ms(h.valueAtPercentile(90)),
-                                  p99: ms(h.valueAtPercentile(99)), max: ms(h.maxRecorded))
+        return Report.Percentiles(count: h.totalCount, p50: percentileMs(h, 50), p90: percentileMs(h, 90),
+                                  p99: percentileMs(h, 99), max: Double(h.maxRecorded) / 1_000)
+    }
+
+    /// A latency percentile in milliseconds from the run's HdrHistogram (microseconds): what
+    /// `summary.handshake_ms` reports and what a `handshake_ms` threshold or comparison reads.
+    public static func percentileMs(_ h: Histogram<UInt64>, _ p: Double) -> Double {
+        Double(h.valueAtPercentile(p)) / 1_000
     }
 
     /// Database utilisation: the peak and the mean of the interval values.

@@ -158,8 +158,8 @@ public enum ReportMetrics {
         guard h.totalCount > 0 else { return nil }
         let us: Double
         switch a {
-        case .percentile(let p): us = Double(h.valueAtPercentile(p))
-        case .med: us = Double(h.valueAtPercentile(50))
+        case .percentile(let p): return ReportRules.percentileMs(h, p)
+        case .med: return ReportRules.percentileMs(h, 50)
         case .min: us = Double(h.min)
         case .max: us = Double(h.maxRecorded)
         case .avg: us = h.mean
