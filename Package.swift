@@ -26,11 +26,12 @@ let package = Package(
     targets: [
         .target(name: "DeviceModel"),
         .target(name: "LoadReport", dependencies: [
+            "DeviceModel",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         .target(name: "CFleetSimSupport"),
         .target(name: "FleetSim", dependencies: [
-            "DeviceModel", "LoadReport", "CFleetSimSupport", "WSClient",
+            "DeviceModel", "LoadReport", "CFleetSimSupport", "WSClient", "ReferenceBackend",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),

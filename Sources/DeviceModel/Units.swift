@@ -1,3 +1,4 @@
+import Foundation
 
 /// Parsers for the human units of scenario files (`30s`, `4GiB`, `25%`, `200/s`), shared with
 /// the command line so that a flag and a YAML key accept the same text.
@@ -38,8 +39,11 @@ public enum Units {
         return total
     }
 
-    /// Formats a duration the way `duration(_:)` reads it back: `17h`, `13h10m`, `1m30s`, `1.5ms`.
-    public static func format(duration ns: Nanoseconds) -> String {
+    /// The one duration formatter: a duration the way `duration(_:)` reads it back (`17h`,
+    /// `13h10m`, `1m30s`, `1.5ms`), first rounded down to a multiple of `resolution` where a reader
+    /// wants no more digits than that (milestones: whole seconds; a summary line: tenths).
+    public static func format(duration ns: Nanoseconds, resolution: Nanoseconds = 1) -> String {
+        let ns = resolution > 1 ? ns / resolution * resolution : ns
         if ns == 0 { return "0s" }
         if ns < 0 { return "-" + format(duration: ns == .min ? .max : -ns) }
         if ns < Time.second {
@@ -71,6 +75,16 @@ public enum Units {
     }
 
     // MARK: Sizes
+
+    /// The one size formatter, as reports, milestones and messages write a size: binary units with
+    /// one decimal (`512 B`, `64.0 KiB`, `1.9 GiB`).
+    public static func format(bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes), unit = 0
+        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+
 
     private static let byteUnits: [(suffix: String, bytes: Int64)] = [
         ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40),

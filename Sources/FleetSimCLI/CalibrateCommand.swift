@@ -56,7 +56,7 @@ struct CalibrateCommand: AsyncParsableCommand, LoggingCommand {
             throw CLIFailure.input("\(scenario): cannot read: \(error.localizedDescription)")
         }
         // Ctrl-C stops the calibration before its next connection (and the embedded backend cleanly).
-        let latch = Lifecycle.watchSignals { _, _ in _exit(130) }
+        let latch = Signals.stopLatch()
         var options = ScenarioCalibrator.Options()
         options.samples = samples
         let target = self.target ?? s.live.target

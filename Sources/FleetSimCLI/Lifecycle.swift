@@ -5,7 +5,7 @@ import ServiceLifecycle
 /// The commands that serve (`backend`, `run`, `calibrate`) run their work as services of one
 /// swift-service-lifecycle `ServiceGroup`, and SIGINT or SIGTERM shut the group down gracefully.
 ///
-/// The signals come from `Signals` (a `sigwait` thread), not from the group's own
+/// The signals come from `Signals` (the main thread's `sigwait`), not from the group's own
 /// `gracefulShutdownSignals`: those use a Dispatch signal source, and the backend was seen to
 /// never receive a signal through one once its threads were running (FIELD-NOTES, 2026-12-01).
 /// The first signal releases a `ShutdownLatch`; `SignalService`, one service of the group, waits
@@ -13,16 +13,6 @@ import ServiceLifecycle
 /// A signal that arrives before the group runs (while a registry is seeded, say) is kept: the
 /// group shuts down as soon as it starts.
 enum Lifecycle {
-    /// Installs the signal handler: the first SIGINT or SIGTERM releases the returned latch;
-    /// `later` runs for each one after it (e.g. exit at once).
-    static func watchSignals(later: @escaping @Sendable (_ signal: Int32, _ count: Int) -> Void) -> ShutdownLatch {
-        let latch = ShutdownLatch()
-        Signals.watch { signal, count in
-            if count == 1 { latch.release() } else { later(signal, count) }
-        }
-        return latch
-    }
-
     /// Runs `services` until one finishes or the latch is released, then shuts every one down
     /// gracefully, in reverse order.
     static func run(_ services: [any Service], until latch: ShutdownLatch, logger: Logger) async throws {
@@ -38,8 +28,9 @@ enum Lifecycle {
     }
 }
 
-/// Released once, from any thread; `wait()` returns once it is released.
-final class ShutdownLatch: @unchecked Sendable {  // `state` is protected by `lock`
+/// Released once, from any thread; `wait()` returns once it is released, `isReleased` is for
+/// work that polls (`fleetsim simulate` between intervals).
+final class ShutdownLatch: @unchecked Sendable {  // `released` and `waiters` are protected by `lock`
     private let lock = NSLock()
     private var released = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
@@ -52,6 +43,8 @@ final class ShutdownLatch: @unchecked Sendable {  // `state` is protected by `lo
         }
         for w in waiting { w.resume() }
     }
+
+    var isReleased: Bool { lock.withLock { released } }
 
     func wait() async {
         await withCheckedContinuation { continuation in

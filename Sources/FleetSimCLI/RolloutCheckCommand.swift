@@ -154,8 +154,8 @@ struct RolloutCheckCommand: ParsableCommand {
         if !quiet {
             FileHandle.standardError.write(Data(("model: recovery boundary \(RolloutRenderer.percent(boundary)); live runs at ×\(o.timeScale) against \(live ?? "the embedded backend")\n").utf8))
         }
-        Interrupt.install()
-        report.verification = verification.run(boundary: boundary, planned: report.planned, shouldStop: { Interrupt.requested }) { line in
+        let stop = Signals.stopLatch()
+        report.verification = verification.run(boundary: boundary, planned: report.planned, shouldStop: { stop.isReleased }) { line in
             if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         }
         report.wallS += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9

@@ -25,7 +25,8 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
         Writes series.jsonl as it goes (one line per interval, flushed), then report.json, \
         report.md and report.html. Ctrl-C or SIGTERM closes every device and writes the report of \
         what was measured (exit 3); a second Ctrl-C exits at once with series.jsonl intact \
-        (`fleetsim report series.jsonl` rebuilds a report from it). Exit codes as `simulate`.
+        (`fleetsim report series.jsonl` rebuilds a report from it); the same signal repeated within \
+        half a second, as `timeout` sends it, counts once. Exit codes as `simulate`.
 
         Examples:
           fleetsim run scenarios/airtame-2020-02-08-live.yaml
@@ -96,7 +97,7 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
         o.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         // The first Ctrl-C or SIGTERM stops the run gracefully (every device closes, the report is
         // written); a second one exits at once, with series.jsonl intact.
-        let latch = Lifecycle.watchSignals { _, _ in _exit(130) }
+        let latch = Signals.stopLatch()
         let display = StatusDisplay(enabled: !ci.quiet, name: s.name)
         o.notice = { display.note($0) }
         let aborting = s.thresholds.filter(\.abortOnFail)
@@ -115,8 +116,8 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
         if !ci.quiet {
             display.note("running \(s.name) live: \(service.plan.shardDeviceCount) devices"
                          + (o.shard.count > 1 ? " (shard \(o.shard))" : "")
-                         + " against \(target ?? "the embedded backend"), \(describe(s.duration)) of scenario time"
-                         + (o.timeScale != 1 ? " at ×\(o.timeScale) (\(describe(Nanoseconds(Double(s.duration) / o.timeScale))) of wall time)" : ""))
+                         + " against \(target ?? "the embedded backend"), \(ReportFormat.duration(s.duration)) of scenario time"
+                         + (o.timeScale != 1 ? " at ×\(o.timeScale) (\(ReportFormat.duration(LiveClock.wall(s.duration, timeScale: o.timeScale))) of wall time)" : ""))
         }
         try await Lifecycle.run([service], until: latch, logger: Logger(label: "fleetsim.lifecycle"))
         var report: Report

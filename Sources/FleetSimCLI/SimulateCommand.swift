@@ -29,15 +29,15 @@ struct SimulateCommand: ParsableCommand {
         let folder = try options.folder(for: s.name)
         let scale = options.scale
 
-        Interrupt.install()
+        let stop = Signals.stopLatch()
         var simulation = Simulation(scenario: s)
         let progress = ProgressLine(enabled: !ci.quiet, label: s.name)
         if !ci.quiet {
-            progress.note("simulating \(s.name): \(s.totalDevices) devices, \(describe(s.duration)) of scenario time"
+            progress.note("simulating \(s.name): \(s.totalDevices) devices, \(ReportFormat.duration(s.duration)) of scenario time"
                           + (scale != 1 ? " (scaled ×\(scale))" : ""))
         }
         var report = simulation.run(progress: { fraction, online in progress.update(fraction, online) },
-                                    shouldStop: { Interrupt.requested })
+                                    shouldStop: { stop.isReleased })
         progress.finish()
         try ci.publish(&report, scenario: scenario, folder: folder)
         if report.incomplete != nil { throw CLIFailure(message: "fleetsim: run interrupted; partial report written to \(folder)", code: 3) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FleetSim
+import LoadReport
 
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,7 +17,7 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         let s = try loadScenario(scenario, overrides: overrides)
         print("\(scenario): ok — \(s.name): \(s.totalDevices) devices in \(s.fleet.count) groups, "
-              + "\(s.timeline.count) timeline events, \(s.thresholds.count) thresholds, duration \(describe(s.duration))")
+              + "\(s.timeline.count) timeline events, \(s.thresholds.count) thresholds, duration \(ReportFormat.duration(s.duration))")
     }
 }
 
@@ -29,13 +30,4 @@ func loadScenario(_ path: String, overrides: [String]) throws -> Scenario {
     }
     try checkThresholds(scenario)
     return scenario
-}
-
-func describe(_ ns: Int64) -> String {
-    var s = ns / 1_000_000_000
-    var out = ""
-    if s >= 3600 { out += "\(s / 3600)h"; s %= 3600 }
-    if s >= 60 { out += "\(s / 60)m"; s %= 60 }
-    if s > 0 || out.isEmpty { out += "\(s)s" }
-    return out
 }

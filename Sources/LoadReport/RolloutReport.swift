@@ -108,11 +108,7 @@ public struct RolloutReport: Codable, Sendable {
 
         public var min: Double { perSeed.min() ?? 0 }
         public var max: Double { perSeed.max() ?? 0 }
-        public var median: Double {
-            let s = perSeed.sorted()
-            guard !s.isEmpty else { return 0 }
-            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-        }
+        public var median: Double { ReportRules.median(perSeed) ?? 0 }
 
         enum CodingKeys: String, CodingKey {
             case perSeed = "per_seed"

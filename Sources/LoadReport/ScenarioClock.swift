@@ -1,3 +1,4 @@
+import DeviceModel
 import Foundation
 
 /// Formats scenario times: as offsets (`+3h10m`) or, when the scenario names a wall-clock start,
@@ -36,11 +37,13 @@ public struct ScenarioClock: Sendable {
         return "+\(s)s"
     }
 
+    /// A span of scenario time for a reader: `Units.format(duration:)` to the millisecond below a
+    /// second, the tenth of a second below two minutes, the second below an hour, the minute beyond
+    /// (`250ms`, `42.3s`, `2m5s`, `17h`).
     public static func duration(_ seconds: Double) -> String {
-        if seconds < 1 { return String(format: "%.0f ms", seconds * 1000) }
-        if seconds < 120 { return String(format: "%.1f s", seconds) }
-        let total = Int(seconds.rounded())
-        if total < 3600 { return "\(total / 60)m\(String(format: "%02d", total % 60))s" }
-        return "\(total / 3600)h\(String(format: "%02d", (total % 3600) / 60))m"
+        guard seconds.isFinite, abs(seconds) < 1e9 else { return "—" }
+        let a = abs(seconds)
+        let resolution = a < 1 ? Time.millisecond : a < 120 ? 100 * Time.millisecond : a < 3600 ? Time.second : Time.minute
+        return Units.format(duration: Nanoseconds((seconds * 1e9).rounded()), resolution: resolution)
     }
 }

@@ -62,12 +62,6 @@ public enum TextRenderer {
     static func percent(_ v: Double?) -> String { v.map { String(format: "%.1f%%", $0 * 100) } ?? "—" }
     static func ms(_ v: Double?) -> String { v.map { $0 >= 1000 ? String(format: "%.2f s", $0 / 1000) : String(format: "%.0f ms", $0) } ?? "—" }
     static func seconds(_ v: Double?) -> String { v.map { ScenarioClock.duration($0) } ?? "—" }
-    static func bytes(_ b: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(b), unit = 0
-        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
-        return unit == 0 ? "\(b) B" : String(format: "%.1f %@", value, units[unit])
-    }
 
     static func summaryRows(_ report: Report) -> [(String, String)] {
         let s = report.summary, st = report.storm
@@ -80,7 +74,7 @@ public enum TextRenderer {
             ("handshake / heartbeat timeouts", "\(s.handshakeTimeouts) / \(s.ackTimeouts)"),
             ("rejected", "\(s.rejects)"),
             ("backend crashes", "\(s.backendCrashes)"),
-            ("peak backend memory", bytes(s.backendMemoryPeakBytes)),
+            ("peak backend memory", ReportFormat.bytes(s.backendMemoryPeakBytes)),
             ("db utilization mean / max", "\(percent(s.dbUtilizationMean)) / \(percent(s.dbUtilizationMax))"),
             ("recovery", s.recoveryS.map { ScenarioClock.duration($0) + " after the last mitigation" } ?? "—"),
             ("retry amplification", st.retryAmplification.map { String(format: "%.2f attempts per connect", $0) } ?? "—"),

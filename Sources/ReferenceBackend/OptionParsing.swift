@@ -74,3 +74,32 @@ extension OptionParsing {
         return (String(parts[0]), try port(parts[1]))
     }
 }
+
+extension OptionParsing {
+    /// The devices of a roster file (`--roster FILE`), each listed once (the registry's uuid index is
+    /// unique); errors name the flag and the file's line and column.
+    public static func roster(_ path: String, flag: String) throws -> [DeviceRoster.Entry] {
+        let entries: [DeviceRoster.Entry]
+        do { entries = try DeviceRoster(contentsOf: path).entries } catch let error as DeviceRoster.ParseError {
+            throw OptionParsing.InvalidOption(flag: flag, message: "\(error)")
+        }
+        guard !entries.isEmpty else {
+            throw OptionParsing.InvalidOption(flag: flag, message: "\(path):1:1: no devices (expected uuid,firmware lines)")
+        }
+        var seen = Set<DeviceUUID>()
+        for entry in entries where !seen.insert(entry.uuid).inserted {
+            // The registry's uuid index is unique: find the second line naming it for the message.
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            let needle = entry.uuid.description
+            var line = 0, count = 0, column = 1
+            for (n, l) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" }).enumerated() {
+                if let r = l.lowercased().range(of: needle) {
+                    count += 1
+                    if count == 2 { line = n + 1; column = l.lowercased().distance(from: l.lowercased().startIndex, to: r.lowerBound) + 1; break }
+                }
+            }
+            throw OptionParsing.InvalidOption(flag: flag, message: "\(path):\(max(line, 1)):\(column): device \(needle) is listed twice")
+        }
+        return entries
+    }
+}

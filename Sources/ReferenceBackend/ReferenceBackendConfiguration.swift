@@ -1,8 +1,10 @@
 import DeviceModel
 import NIOCore
 
-/// Everything `fleetsim backend` can be told, for starting the backend in-process too.
-public struct ReferenceBackendConfiguration: Sendable {
+/// Everything the reference backend can be told: `fleetsim backend`'s flags build it, `fleetsim run`
+/// builds it from a scenario, tests build it in-process. It crosses a process boundary (to a
+/// worker process, or to an embedded backend) as its `Codable` form only (`BackendLaunch`).
+public struct ReferenceBackendConfiguration: Sendable, Codable {
     /// Address to listen on. Loopback unless the user names another address.
     public var host = "127.0.0.1"
     /// Port; 0 picks a free one (read it from `start()`).
@@ -74,4 +76,13 @@ public struct ReferenceBackendConfiguration: Sendable {
     public var memoryReader: (@Sendable () -> Int)?
 
     public init() {}
+
+    /// What crosses a process boundary: every stored property but `memoryReader` (a closure). A
+    /// new field is one case here; `ConfigurationCodingTests` fails while one is missing.
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case host, port, databasePath, rows, roster, lookup, databaseWorkers, eventLoopThreads, blockedFirmware, admission
+        case memoryLimit, pendingMemory, queueTimeout, memoryCheckInterval, restartDelay, helloTimeout, requestTimeout
+        case maxFrameSize, adminToken, lastSeenFlushInterval, reusePort, sharesControls, publishesControlsAtStart
+        case controlsPollInterval, controlPort, backlog, statedCosts
+    }
 }

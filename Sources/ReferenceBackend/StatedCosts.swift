@@ -17,7 +17,7 @@ import NIOCore
 /// the same scan, and by more while something else runs. A table sized from a scan speed measured
 /// at start is wrong as soon as the load changes; a stated cost with headroom (the real scan a
 /// fraction of it) holds in both cases, and a sleeping worker costs no CPU.
-public struct StatedQueryCosts: Sendable, Equatable {
+public struct StatedQueryCosts: Sendable, Equatable, Codable {
     /// A lookup by full scan (the whole table read). nil: as long as the real query takes.
     public var scan: TimeAmount?
     /// A lookup by index.

@@ -147,16 +147,15 @@ private func rosterPlan() throws -> (FleetPlan, [DeviceUUID]) {
     #expect([2, 3, 4].allSatisfy { p.identity(ofDevice: $0).firmware == FirmwareVersion("3.8.0-b3")! })
 }
 
-@Test func theRosterCSVReadsBackAsThePlansIdentities() throws {
+@Test func theRosterIsThePlansIdentitiesAndSurvivesJSON() throws {
     for p in [try plan(), try rosterPlan().0] {
-        let csv = p.rosterCSV()
-        #expect(csv.hasPrefix("uuid,firmware\n"))
-        let roster = try DeviceRoster(csv: csv, file: "registry.csv")
-        #expect(roster.entries == (0..<p.deviceCount).map { p.identity(ofDevice: $0) })
+        let roster = p.roster()
+        #expect(roster == (0..<p.deviceCount).map { p.identity(ofDevice: $0) })
+        #expect(try JSONDecoder().decode([DeviceRoster.Entry].self, from: JSONEncoder().encode(roster)) == roster)
     }
 }
 
-@Test func theRosterCSVListsTheWholeFleetFromAnyShard() throws {
-    let whole = try plan().rosterCSV()
-    #expect(try plan(shard: FleetPlan.Shard(index: 1, count: 3)).rosterCSV() == whole)
+@Test func theRosterListsTheWholeFleetFromAnyShard() throws {
+    let whole = try plan().roster()
+    #expect(try plan(shard: FleetPlan.Shard(index: 1, count: 3)).roster() == whole)
 }

@@ -369,7 +369,7 @@ private func fixtureFailure(_ name: String, overrides: [String] = []) throws -> 
         #expect(failure(minimal.replacingOccurrences(of: "duration: 1h", with: "duration: 1h\ninterval: 2h"))
             == "test.yaml:4:11: interval: 2h is longer than the run (duration 1h)")
         #expect(failure(minimal.replacingOccurrences(of: "count: 2", with: "count: 2, memory_limit: 64MiB"))
-            == "test.yaml:9:39: backend.gateways.memory_limit: memory_limit (64MiB) must be above memory_base (256MiB)")
+            == "test.yaml:9:39: backend.gateways.memory_limit: memory_limit (64.0 MiB) must be above memory_base (256.0 MiB)")
         #expect(failure(minimal.replacingOccurrences(of: "firmware: 3.7.2", with: "firmware: latest"))
             == "test.yaml:7:48: fleet[0].firmware: expected a firmware version like \"3.8.0-b3\", got \"latest\"")
         #expect(failure(minimal.replacingOccurrences(of: "cores: 1", with: "cores: { n: 1 }"))

@@ -1,5 +1,6 @@
 import DeviceModel
 import Foundation
+import LoadReport
 import NIOCore
 import WSClient
 
@@ -69,10 +70,10 @@ public enum Calibrator {
 
     /// A duration in the scenario's units, exact enough for a model (`0.8ms`, `10.5us`, `120ns`).
     static func duration(_ seconds: Double) -> String {
-        let ns = seconds * 1e9
-        if ns >= 1e6 { return String(format: "%.3gms", ns / 1e6) }
-        if ns >= 1e3 { return String(format: "%.3gus", ns / 1e3) }
-        return String(format: "%.0fns", max(0, ns))
+        let ns = Nanoseconds(max(0, min(seconds, 1e9) * 1e9).rounded())
+        var resolution: Nanoseconds = 1   // three significant digits: a measurement has no more
+        while ns / resolution >= 1000 { resolution *= 10 }
+        return Units.format(duration: ns, resolution: resolution)
     }
 
     /// Measures `firmwares` against `url` (ws:// or wss://).
@@ -103,10 +104,7 @@ public enum Calibrator {
         return Result(target: url, roundTripS: rtt, heartbeatS: max(0, median(beats) - rtt), handshakes: measurements)
     }
 
-    static func median(_ v: [Double]) -> Double {
-        let s = v.sorted()
-        return s.isEmpty ? 0 : s[s.count / 2]
-    }
+    static func median(_ v: [Double]) -> Double { ReportRules.median(v) ?? 0 }
 
     /// One connection: hello→welcome, ping→pong, heartbeat→ack, close. Seconds.
     static func session(_ client: WSClient, _ endpoint: WSEndpoint, _ spoken: DeviceProtocol, uuid: DeviceUUID,

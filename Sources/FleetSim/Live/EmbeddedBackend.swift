@@ -2,101 +2,88 @@ import DeviceModel
 import Foundation
 import Logging
 import LoadReport
+import NIOCore
+import ReferenceBackend
 
 /// The reference backend as child processes of a live run, configured from the scenario's
-/// `backend:` (the mapping is `arguments(…)`, documented key by key in scenarios/README.md) and
+/// `backend:` (the mapping is `configuration(…)`, documented key by key in scenarios/README.md) and
 /// seeded from the fleet plan, so that the fleet's lookups find their rows and a scan reads the
 /// `database.rows` rows the scenario names. Its file descriptors and CPU are not the fleet's.
 public final class EmbeddedBackend: @unchecked Sendable {  // immutable after start, except `process`, which only `stop()` touches
-    public struct Endpoints: Decodable, Sendable {
-        public struct Process: Decodable, Sendable {
-            public var index: Int
-            public var pid: Int32
-            public var controlURL: String
-            enum CodingKeys: String, CodingKey { case index, pid, controlURL = "control_url" }
-        }
-        public var deviceURL: String
-        public var adminToken: String
-        public var processes: [Process]
-        enum CodingKeys: String, CodingKey { case deviceURL = "device_url", adminToken = "admin_token", processes }
-    }
-
     public struct Failure: Error, CustomStringConvertible { public var description: String }
 
-    public let endpoints: Endpoints
+    public let endpoints: BackendEndpoints
     private let process: Process
     private let log: FileHandle?
 
-    /// The `fleetsim backend` arguments for a scenario:
-    /// `gateways.count` → `--processes` (a gateway is a process on the shared port),
-    /// `gateways.memory_limit` → `--memory-limit` (each process's anonymous memory),
-    /// `gateways.per_pending` → `--pending-memory` (held by each handshake waiting for its lookup),
-    /// `gateways.restart` → `--restart-delay` (÷ time scale),
-    /// `database.queue_timeout` → `--queue-timeout` (÷ time scale),
-    /// `database.cores` → `--db-workers` (per process: cores ÷ processes, rounded up),
-    /// `database.rows` → `--rows` (the fleet's rows first, filler rows up to it),
-    /// each profile's `lookup` → `--lookup` rules for its groups' firmware,
-    /// `admission` → `--admission-rate`, `--admission-burst`, `--max-pending`, `--admission-retry-after` (÷ time scale).
-    /// `database.rows × scan_cost_per_row`, `indexed_cost`, `heartbeat_cost` (÷ `speed`, ÷ time scale)
-    /// → `--scan-cost`, `--indexed-cost`, `--heartbeat-cost`: the stated costs the database holds.
+    /// The backend for a scenario, every duration and rate in wall time (`LiveClock.wall`):
+    /// `gateways.count` → processes (a gateway is a process on the shared port),
+    /// `gateways.memory_limit` → `memoryLimit` (each process's anonymous memory),
+    /// `gateways.per_pending` → `pendingMemory` (held by each handshake waiting for its lookup),
+    /// `gateways.restart` → `restartDelay`,
+    /// `database.queue_timeout` → `queueTimeout`,
+    /// `database.cores` → `databaseWorkers` (per process: `BackendLaunch.databaseWorkers`),
+    /// `database.rows` → `rows` (the fleet's rows first, as the `roster`, filler rows up to it),
+    /// each profile's `lookup` → `lookup` rules for its groups' firmware,
+    /// `admission` → `admission` (rate, burst, max pending, Retry-After),
+    /// `database.rows × scan_cost_per_row`, `indexed_cost`, `heartbeat_cost` (÷ `speed`) →
+    /// `statedCosts`: what each query holds a database worker for (`StatedQueryCosts`).
     /// Model-only keys (memory base and per connection, load balancer) have no live meaning: the
     /// real process has the memory it has.
-    public static func arguments(for scenario: Scenario, timeScale: Double, roster: String, endpointsFile: String,
-                                 logLevel: Logger.Level = .warning) -> [String] {
+    public static func launch(for scenario: Scenario, plan: FleetPlan, timeScale: Double, endpointsFile: String) -> BackendLaunch {
         let b = scenario.backend
         let processes = max(1, b.gateways.count)
-        func scaled(_ ns: Nanoseconds) -> String { Units.format(duration: max(Time.millisecond, Nanoseconds(Double(ns) / timeScale))) }
-        var a = ["backend", "--port", "0", "--processes", String(processes), "--roster", roster,
-                 "--rows", String(max(b.database.rows, scenario.totalDevices)),
-                 "--db-workers", String(max(1, (b.database.cores + processes - 1) / processes)),
-                 "--restart-delay", scaled(b.gateways.restart), "--endpoints-file", endpointsFile, "--stop-with-parent",
-                 "--log-level", logLevel.rawValue]
-        if b.gateways.memoryLimit > 0 && b.gateways.memoryLimit < Int64(1) << 50 {
-            a += ["--memory-limit", "\(b.gateways.memoryLimit)B"]
-        }
-        if b.gateways.perPending > 0 { a += ["--pending-memory", "\(b.gateways.perPending)B"] }
-        if let t = b.database.queueTimeout { a += ["--queue-timeout", scaled(t)] }
-        let costs = statedCosts(for: scenario, timeScale: timeScale)
-        a += ["--scan-cost", Units.format(duration: costs.scan), "--indexed-cost", Units.format(duration: costs.indexed),
-              "--heartbeat-cost", Units.format(duration: costs.heartbeat)]
-        var rules: [String] = []
+        func wall(_ ns: Nanoseconds) -> Nanoseconds { LiveClock.wall(ns, timeScale: timeScale) }
+        var c = ReferenceBackendConfiguration()
+        c.port = 0
+        c.roster = plan.roster()
+        c.rows = max(b.database.rows, scenario.totalDevices)
+        c.databaseWorkers = BackendLaunch.databaseWorkers(cores: b.database.cores, processes: processes)
+        c.restartDelay = .nanoseconds(wall(b.gateways.restart))
+        if b.gateways.memoryLimit > 0 && b.gateways.memoryLimit < Int64(1) << 50 { c.memoryLimit = Int(b.gateways.memoryLimit) }
+        c.pendingMemory = Int(max(0, b.gateways.perPending))
+        c.queueTimeout = b.database.queueTimeout.map { .nanoseconds(wall($0)) }
+        c.statedCosts = statedCosts(for: scenario, timeScale: timeScale)
+        var rules: [LookupPolicy.Rule] = []
         for g in scenario.fleet where scenario.profiles[g.profile]?.lookup == .scan {
-            let rule = "scan:\(g.firmware)"
+            // The group's one version, as a range that holds it alone.
+            let rule = LookupPolicy.Rule(kind: .scan, range: try? FirmwareRange(parsing: g.firmware.description))
             if !rules.contains(rule) { rules.append(rule) }
         }
-        if !rules.isEmpty { a += ["--lookup", rules.joined(separator: "; ")] }
-        if let adm = b.admission {
-            if let r = adm.connectRate { a += ["--admission-rate", "\(r * timeScale)"] }
-            if let burst = adm.burst { a += ["--admission-burst", String(Int(burst.rounded(.up)))] }
-            if let p = adm.maxPending { a += ["--max-pending", String(p)] }
-            a += ["--admission-retry-after", scaled(adm.retryAfter)]
+        c.lookup = LookupPolicy(rules: rules)
+        if let a = b.admission {
+            c.admission = AdmissionLimits(connectRate: a.connectRate.map { LiveClock.wallRate($0, timeScale: timeScale) },
+                                          burst: a.burst.map { $0.rounded(.up) }, maxPendingHandshakes: a.maxPending,
+                                          retryAfter: wall(a.retryAfter))
         }
-        return a
+        return BackendLaunch(configuration: c, processes: processes, endpointsFile: endpointsFile, stopWithParent: true)
     }
 
     /// The database's stated costs on the wall clock: the scenario's own (a scan is `rows ×
     /// scan_cost_per_row`, as the model charges it, ÷ `speed`) divided by the time scale. The
     /// embedded database holds each query for them, so its capacity is the scenario's on any
     /// machine; a real query slower than its stated cost is reported, never hidden.
-    public static func statedCosts(for scenario: Scenario, timeScale: Double) -> (scan: Nanoseconds, indexed: Nanoseconds, heartbeat: Nanoseconds) {
+    public static func statedCosts(for scenario: Scenario, timeScale: Double) -> StatedQueryCosts {
         let db = scenario.backend.database
-        func wall(_ ns: Double) -> Nanoseconds { max(0, Nanoseconds((ns / db.speed / timeScale).rounded())) }
-        return (wall(Double(db.rows) * Double(db.scanCostPerRow)), wall(Double(db.indexedCost)), wall(Double(db.heartbeatCost)))
+        // Not `LiveClock.wall`, whose floor of a millisecond suits timeouts: a stated lookup may be 50 µs.
+        func wall(_ ns: Double) -> TimeAmount { .nanoseconds(max(0, Nanoseconds((ns / db.speed / timeScale).rounded()))) }
+        return StatedQueryCosts(scan: wall(Double(db.rows) * Double(db.scanCostPerRow)), indexed: wall(Double(db.indexedCost)),
+                                heartbeat: wall(Double(db.heartbeatCost)))
     }
 
-    /// Starts `executable backend …` and waits until every process is healthy.
+    /// Starts `executable backend --launch FILE` and waits until every process is healthy.
     /// Its processes log at `logLevel` into `backend.log` in `folder`.
     public static func start(executable: String, scenario: Scenario, plan: FleetPlan, timeScale: Double,
                              folder: String, timeout: Double = 120, logLevel: Logger.Level = .warning) throws -> EmbeddedBackend {
-        let roster = folder + "/backend-roster.csv"
+        let launchFile = folder + "/backend-launch.json"
         let endpointsFile = folder + "/backend-endpoints.json"
         try? FileManager.default.removeItem(atPath: endpointsFile)
-        do { try plan.rosterCSV().write(toFile: roster, atomically: true, encoding: .utf8) } catch {
-            throw Failure(description: "cannot write \(roster): \(error.localizedDescription)")
+        do { try launch(for: scenario, plan: plan, timeScale: timeScale, endpointsFile: endpointsFile).write(to: launchFile) } catch {
+            throw Failure(description: "cannot write \(launchFile): \(error)")
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments(for: scenario, timeScale: timeScale, roster: roster, endpointsFile: endpointsFile, logLevel: logLevel)
+        p.arguments = BackendLaunch.arguments(file: launchFile, logLevel: logLevel)
         _ = FileManager.default.createFile(atPath: folder + "/backend.log", contents: nil)
         let log = FileHandle(forWritingAtPath: folder + "/backend.log")
         p.standardOutput = log
@@ -110,8 +97,7 @@ public final class EmbeddedBackend: @unchecked Sendable {  // immutable after st
                     .split(separator: "\n").last.map(String.init) ?? ""
                 throw Failure(description: "the embedded backend exited with status \(p.terminationStatus) before it was ready: \(tail)")
             }
-            if let data = FileManager.default.contents(atPath: endpointsFile), !data.isEmpty,
-               let e = try? JSONDecoder().decode(Endpoints.self, from: data) {
+            if let e = try? BackendEndpoints(contentsOf: endpointsFile) {
                 return EmbeddedBackend(endpoints: e, process: p, log: log)
             }
             usleep(100_000)
@@ -120,10 +106,15 @@ public final class EmbeddedBackend: @unchecked Sendable {  // immutable after st
         throw Failure(description: "the embedded backend was not ready within \(Int(timeout)) s (see \(folder)/backend.log)")
     }
 
-    private init(endpoints: Endpoints, process: Process, log: FileHandle?) {
+    private init(endpoints: BackendEndpoints, process: Process, log: FileHandle?) {
         self.endpoints = endpoints
         self.process = process
         self.log = log
+    }
+
+    /// Database workers per process for `cores` in total (a `set-db-cores` action).
+    func databaseWorkers(cores: Int) -> Int {
+        BackendLaunch.databaseWorkers(cores: cores, processes: endpoints.processes.count)
     }
 
     /// Stops every backend process: SIGTERM, then SIGKILL after `grace` seconds.

@@ -324,7 +324,7 @@ public final class LiveRunner {
             values["gateway"] = which.map(String.init) ?? "all"
             values["down"] = wall(down)
         case .setDatabaseCores(let cores):
-            let n = backend.map { max(1, (cores + $0.endpoints.processes.count - 1) / $0.endpoints.processes.count) } ?? cores
+            let n = backend.map { $0.databaseWorkers(cores: cores) } ?? cores
             detail = "database capacity set to \(cores) cores"
             adminCalls = [("/admin/db-workers", String(n), nil)]
             values["cores"] = String(cores)
@@ -335,7 +335,7 @@ public final class LiveRunner {
             var body = "off"
             if let a {
                 var parts: [String] = []
-                if let r = a.connectRate { parts.append("rate=\(r * options.timeScale)") }
+                if let r = a.connectRate { parts.append("rate=\(LiveClock.wallRate(r, timeScale: options.timeScale))") }
                 if let b = a.burst { parts.append("burst=\(Int(b.rounded(.up)))") }
                 if let p = a.maxPending { parts.append("max-pending=\(p)") }
                 body = parts.joined(separator: " ")
@@ -423,7 +423,7 @@ public final class LiveRunner {
 
     /// A scenario duration in wall time at this run's time scale, as the backend's controls take it.
     private func wall(_ ns: Nanoseconds) -> String {
-        Units.format(duration: max(Time.millisecond, Nanoseconds(Double(ns) / options.timeScale)))
+        Units.format(duration: LiveClock.wall(ns, timeScale: options.timeScale))
     }
 
     /// A fault's values for its hook (`Scenario.Hook.placeholders`), durations in wall time.

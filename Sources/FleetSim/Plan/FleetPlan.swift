@@ -164,15 +164,9 @@ public struct FleetPlan: Sendable {
     /// How many devices this shard runs.
     public var shardDeviceCount: Int { deviceCount > shard.index ? (deviceCount - shard.index + shard.count - 1) / shard.count : 0 }
 
-    /// Every device of the fleet (all shards) as `uuid,firmware` CSV lines with a header: the
-    /// roster the reference backend's registry is seeded from, so the fleet's lookups find rows.
-    public func rosterCSV() -> String {
-        var out = "uuid,firmware\n"
-        out.reserveCapacity(deviceCount * 48 + 16)
-        for d in 0..<deviceCount {
-            let e = identity(ofDevice: d)
-            out += "\(e.uuid),\(e.firmware)\n"
-        }
-        return out
+    /// Every device of the fleet (all shards), by number: the roster the reference backend's
+    /// registry is seeded from, so the fleet's lookups find rows.
+    public func roster() -> [DeviceRoster.Entry] {
+        (0..<deviceCount).map { identity(ofDevice: $0) }
     }
 }

@@ -296,7 +296,7 @@ struct ScenarioReader {
         if let v = g["restart"] { gateways.restart = try v.duration() }
         guard gateways.memoryLimit > gateways.memoryBase else {
             let at = g["memory_limit"] ?? g["memory_base"] ?? g.value
-            throw at.error("memory_limit (\(ScenarioReader.size(gateways.memoryLimit))) must be above memory_base (\(ScenarioReader.size(gateways.memoryBase)))")
+            throw at.error("memory_limit (\(Units.format(bytes: gateways.memoryLimit))) must be above memory_base (\(Units.format(bytes: gateways.memoryBase)))")
         }
 
         var loadBalancer = Scenario.LoadBalancing.roundRobin
@@ -340,13 +340,6 @@ struct ScenarioReader {
         if let v = a["max_pending"] { admission.maxPending = try v.integer(atLeast: 1) }
         if let v = a["retry_after"] { admission.retryAfter = try v.duration() }
         return admission
-    }
-
-    static func size(_ bytes: Int64) -> String {
-        for (unit, size) in [("GiB", Int64(1) << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes >= size && bytes % size == 0 {
-            return "\(bytes / size)\(unit)"
-        }
-        return "\(bytes)B"
     }
 
     // MARK: Thresholds

@@ -196,7 +196,7 @@ struct TimeSeriesChart {
         case .fraction: return String(format: "%.0f%%", v * 100)
         case .milliseconds: return v >= 1000 ? trim(v / 1000) + " s" : trim(v) + " ms"
         case .seconds: return v >= 120 ? ScenarioClock.duration(v) : trim(v) + " s"
-        case .bytes: return v == 0 ? "0" : TextRenderer.bytes(Int64(v))
+        case .bytes: return v == 0 ? "0" : ReportFormat.bytes(Int64(v))
         }
     }
 

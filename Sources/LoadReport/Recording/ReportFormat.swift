@@ -1,24 +1,16 @@
+import DeviceModel
 import Foundation
 
 /// How durations and sizes read in milestone and timeline details: `13h10m`, `6m`, `250ms`,
-/// `1.9 GiB`. One formatter for every driver, so a live run and a simulation say the same thing.
+/// `1.9 GiB`. One formatter for every driver, so a live run and a simulation say the same thing:
+/// the report's names for DeviceModel's `Units` formatters, the one implementation of each.
 public enum ReportFormat {
-    /// Whole hours, minutes and seconds (`1h05m` is written `1h5m`); below a second, milliseconds.
+    /// Whole hours, minutes and seconds (`1h5m`, `42s`); below a second, whole milliseconds
+    /// (`250ms`): `Units.format(duration:)` at that resolution.
     public static func duration(_ ns: Int64) -> String {
-        var s = ns / 1_000_000_000
-        if s == 0 { return "\(ns / 1_000_000)ms" }
-        var out = ""
-        if s >= 3600 { out += "\(s / 3600)h"; s %= 3600 }
-        if s >= 60 { out += "\(s / 60)m"; s %= 60 }
-        if s > 0 || out.isEmpty { out += "\(s)s" }
-        return out
+        Units.format(duration: ns, resolution: ns >= Time.second ? Time.second : Time.millisecond)
     }
 
-    /// Binary units with one decimal: `512 B`, `64.0 KiB`, `1.9 GiB`.
-    public static func bytes(_ bytes: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(bytes), unit = 0
-        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
-    }
+    /// `Units.format(bytes:)`: `512 B`, `64.0 KiB`, `1.9 GiB`.
+    public static func bytes(_ bytes: Int64) -> String { Units.format(bytes: bytes) }
 }

@@ -34,12 +34,23 @@ public enum ReportRules {
         connects == 0 ? nil : Double(attempts) / Double(connects)
     }
 
+    /// The nearest-rank percentile (the smallest value with at least p% of the values at or below
+    /// it), as the HdrHistogram and the per-interval latency buckets compute theirs; nil when empty.
+    public static func percentile(_ values: [Double], _ p: Double) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        let rank = max(1, Int((p / 100 * Double(sorted.count)).rounded(.up)))
+        return sorted[min(rank, sorted.count) - 1]
+    }
+
+    /// The one median: the 50th nearest-rank percentile, the lower of the two middle values of an
+    /// even count (a value that was measured, never an average of two). nil when empty.
+    public static func median(_ values: [Double]) -> Double? { percentile(values, 50) }
+
     /// The median time back of mass disconnects; an episode that never got back counts as
     /// slower than every one that did (so the median may be "never": nil).
     public static func medianTimeBack(_ values: [Double?]) -> Double? {
-        guard !values.isEmpty else { return nil }
-        let sorted = values.map { $0 ?? .infinity }.sorted()
-        let m = sorted[(sorted.count - 1) / 2]
+        guard let m = median(values.map { $0 ?? .infinity }) else { return nil }
         return m.isFinite ? m : nil
     }
 
@@ -57,9 +68,14 @@ public enum ReportRules {
     /// one source of `summary.handshake_ms`, the `handshake_ms` thresholds and merged reports.
     public static func percentiles(_ h: Histogram<UInt64>) -> Report.Percentiles {
         guard h.totalCount > 0 else { return Report.Percentiles(count: 0, p50: nil, p90: nil, p99: nil, max: nil) }
-        func ms(_ us: UInt64) -> Double { Double(us) / 1_000 }
-        return Report.Percentiles(count: h.totalCount, p50: ms(h.valueAtPercentile(50)), p90: ms(h.valueAtPercentile(90)),
-                                  p99: ms(h.valueAtPercentile(99)), max: ms(h.maxRecorded))
+        return Report.Percentiles(count: h.totalCount, p50: percentileMs(h, 50), p90: percentileMs(h, 90),
+                                  p99: percentileMs(h, 99), max: Double(h.maxRecorded) / 1_000)
+    }
+
+    /// A latency percentile in milliseconds from the run's HdrHistogram (microseconds): what
+    /// `summary.handshake_ms` reports and what a `handshake_ms` threshold or comparison reads.
+    public static func percentileMs(_ h: Histogram<UInt64>, _ p: Double) -> Double {
+        Double(h.valueAtPercentile(p)) / 1_000
     }
 
     /// Database utilisation: the peak and the mean of the interval values.

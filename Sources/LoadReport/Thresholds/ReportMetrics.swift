@@ -158,8 +158,8 @@ public enum ReportMetrics {
         guard h.totalCount > 0 else { return nil }
         let us: Double
         switch a {
-        case .percentile(let p): us = Double(h.valueAtPercentile(p))
-        case .med: us = Double(h.valueAtPercentile(50))
+        case .percentile(let p): return ReportRules.percentileMs(h, p)
+        case .med: return ReportRules.percentileMs(h, 50)
         case .min: us = Double(h.min)
         case .max: us = Double(h.maxRecorded)
         case .avg: us = h.mean
@@ -205,16 +205,10 @@ public enum ReportMetrics {
         case .avg: return v.reduce(0, +) / Double(v.count)
         case .sum: return v.reduce(0, +)
         case .final: return values.last ?? nil
-        case .med: return percentile(v, 50)
-        case .percentile(let p): return percentile(v, p)
+        case .med: return ReportRules.median(v)
+        case .percentile(let p): return ReportRules.percentile(v, p)
         default: return nil
         }
     }
 
-    /// Nearest-rank percentile, as the histograms compute it.
-    static func percentile(_ values: [Double], _ p: Double) -> Double {
-        let sorted = values.sorted()
-        let rank = max(1, Int((p / 100 * Double(sorted.count)).rounded(.up)))
-        return sorted[min(rank, sorted.count) - 1]
-    }
 }
