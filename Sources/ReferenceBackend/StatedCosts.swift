@@ -55,9 +55,10 @@ public struct StatedQueryCosts: Sendable, Equatable, Codable {
 /// real), and the worker sleeps the balance off once it reaches `settleAt` (1 ms). A scan stated
 /// at 40 ms is held at once; indexed lookups stated at 0.2 ms are paid a few at a time, so the
 /// kernel's wake-up latency (tens to hundreds of µs on a loaded machine) is paid once per
-/// millisecond, not once per query. What a sleep overshoots is credited against the next
-/// queries (a balance below zero, bounded at `maxCredit`), so over a run the worker is held for
-/// the sum of its stated costs, whatever the scheduler does.
+/// millisecond, not once per query. What a sleep overshoots, and what a query takes beyond its
+/// stated cost, is credited against the next queries (a balance below zero, bounded at
+/// `maxCredit`), so over a run the worker is held for the sum of its stated costs, whatever the
+/// scheduler does, unless the queries are slower than stated on the whole.
 enum CostHold {
     static let settleAt: Int64 = 1_000_000
     static let maxCredit: Int64 = -5_000_000
@@ -77,7 +78,9 @@ enum CostHold {
     /// and sleeps it off when it is due. Returns the nanoseconds slept (0 when not due).
     @discardableResult
     static func charge(_ balance: inout Balance, real: UInt64, stated: UInt64) -> UInt64 {
-        if stated > real { balance.owed += Int64(stated - real) }
+        // A query slower than stated borrows its excess from the padding still to come (down to
+        // `maxCredit`): a lookup the scheduler preempted costs capacity only once.
+        balance.owed = max(maxCredit, balance.owed + Int64(stated) - Int64(real))
         guard balance.owed >= settleAt else { return 0 }
         let slept = sleep(nanoseconds: UInt64(balance.owed))
         balance.owed = max(maxCredit, balance.owed - Int64(slept))

@@ -32,10 +32,12 @@ import Testing
         #expect(sleeps >= 1 && sleeps <= 8, "\(sleeps) sleeps")
         #expect(Int64(total) + balance.owed >= 8_000_000, "slept \(total) ns, balance \(balance.owed) ns")
         #expect(all >= 8_000_000 - UInt64(CostHold.settleAt), "held \(all) ns")
-        // A query slower than stated owes nothing and sleeps nothing.
+        // A query slower than stated sleeps nothing, and its excess is taken from the padding to come.
         var fresh = CostHold.Balance()
-        #expect(CostHold.charge(&fresh, real: 5_000_000, stated: 1_000_000) == 0)
-        #expect(fresh.owed == 0)
+        #expect(CostHold.charge(&fresh, real: 3_000_000, stated: 1_000_000) == 0)
+        #expect(fresh.owed == -2_000_000)
+        #expect(CostHold.charge(&fresh, real: 0, stated: 2_500_000) == 0, "the 0.5 ms still owed is below the settling threshold")
+        #expect(fresh.owed == 500_000)
     }
 
     @Test func aScanFasterThanItsStatedCostHoldsItsWorkerForIt() async throws {
