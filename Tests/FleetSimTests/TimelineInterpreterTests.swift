@@ -97,36 +97,42 @@ private func interpreter() throws -> (TimelineInterpreter, Scenario) {
             (16, [.featureFailureEnded(owner: 16)], "call-join failure over: error replies per group: new 7", "feature-failure"),
         ]
         for want in ends {
-            let step = try #require(timeline.end(want.index))
+            let ended = timeline.end(want.index)
+            let step = try #require(ended)
             #expect(step.effects == want.effects, "end of \(want.index)")
             #expect(step.milestone.text(errors: [7]) == want.text, "end of \(want.index)")
             #expect(step.hook == want.hook, "end of \(want.index)")
         }
         // A fault ends once: a second end of event 12 clears nothing.
-        #expect(timeline.end(12)?.effects == [])
+        let again = timeline.end(12)
+        #expect(again?.effects == [])
         // Actions that are not faults have no end.
-        #expect(timeline.end(0) == nil && timeline.end(6) == nil)
+        let (first, drop) = (timeline.end(0), timeline.end(6))
+        #expect(first == nil && drop == nil)
     }
 
     @Test func aReplacedFeatureFailureEndsWithoutCounts() throws {
-        let scenario = try ScenarioLoader.load(yaml: yaml.replacingOccurrences(of: "      - { at: 18m, action: http-errors, fraction: 1, status: 500, for: 1m }",
-                                                                              with: "      - { at: 18m, action: feature-failure, message: call-join, for: 1m }"),
+        let scenario = try ScenarioLoader.load(yaml: yaml.replacingOccurrences(of: "  - { at: 18m, action: http-errors, fraction: 1, status: 500, for: 1m }",
+                                                                              with: "  - { at: 18m, action: feature-failure, message: call-join, for: 1m }"),
                                                path: "interpreter.yaml")
         var timeline = TimelineInterpreter(scenario: scenario, plan: FleetPlan(scenario: scenario))
         for index in scenario.timeline.indices { _ = timeline.start(index) }
-        let replaced = try #require(timeline.end(16))
+        let ended = timeline.end(16)
+        let replaced = try #require(ended)
         #expect(replaced.effects.isEmpty && replaced.hook == nil)
         #expect(replaced.milestone.text() == "call-join failure over (replaced by a later one)")
-        #expect(timeline.end(17)?.effects == [.featureFailureEnded(owner: 17)])
+        let later = timeline.end(17)
+        #expect(later?.effects == [.featureFailureEnded(owner: 17)])
     }
 
     @Test func overlappingBlocksKeepAGroupBlockedUntilTheLastRangeGoes() throws {
-        let scenario = try ScenarioLoader.load(yaml: yaml.replacingOccurrences(of: "      - { at: 3m, action: unblock, firmware: \"3.8.x\" }",
-                                                                              with: "      - { at: 3m, action: block, firmware: \"3.x\" }"),
+        let scenario = try ScenarioLoader.load(yaml: yaml.replacingOccurrences(of: "  - { at: 3m, action: unblock, firmware: \"3.8.x\" }",
+                                                                              with: "  - { at: 3m, action: block, firmware: \"3.x\" }"),
                                                path: "interpreter.yaml")
         var timeline = TimelineInterpreter(scenario: scenario, plan: FleetPlan(scenario: scenario))
         _ = timeline.start(1)
-        #expect(timeline.start(2).effects == [.firmware(try FirmwareRange(parsing: "3.x"), blocking: true, groups: [true, true])])
+        let second = timeline.start(2)
+        #expect(second.effects == [.firmware(try FirmwareRange(parsing: "3.x"), blocking: true, groups: [true, true])])
         #expect(timeline.blockList.ranges.count == 2)
     }
 }
