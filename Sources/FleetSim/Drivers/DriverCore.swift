@@ -28,21 +28,37 @@ struct DriverCore {
     // MARK: Transitions
 
     /// A device of `group` joins at its plan time; false when the group has left the fleet.
+    /// The driver marks the device `joining` until its first attempt is over: until then it is
+    /// not yet missing from the online fraction (a healthy cold start is not a dip).
     @inline(__always)
     mutating func join(group g: Int) -> Bool {
         if removed[g] { return false }
-        recorder.joined(group: g)
+        recorder.joined(group: g, connecting: true)
         return true
+    }
+
+    /// After a machine event of a device still `joining`: its first attempt is over once it has
+    /// failed (a failed attempt counted, or no transport any more); a welcome ends it in
+    /// `wentOnline`. From then on the device counts as eligible.
+    @inline(__always)
+    mutating func afterEvent(group g: Int, machine: DeviceMachine, joining: inout Bool) {
+        guard joining, machine.attempt != 0 || !machine.hasTransport else { return }
+        joining = false
+        recorder.settled(group: g)
     }
 
     /// Device `d` of group `g` went online in session number `session`, its handshake having
     /// taken `handshake` (nil: `initial`, it joined already online, a warm fleet). Ends the mass disconnect it was dropped in (`episode`).
     /// Returns when the network ends this session (nil: it does not): the driver schedules it.
     @inline(__always)
-    mutating func wentOnline(device d: Int, group g: Int, session: UInt32, episode: inout UInt32, now: Nanoseconds,
-                             handshake: Nanoseconds?, initial: Bool = false) -> Nanoseconds? {
+    mutating func wentOnline(device d: Int, group g: Int, session: UInt32, episode: inout UInt32, joining: inout Bool,
+                             now: Nanoseconds, handshake: Nanoseconds?, initial: Bool = false) -> Nanoseconds? {
         if let handshake { recorder.handshake(nanoseconds: handshake) }
         recorder.online(group: g, initial: initial)
+        if joining {
+            joining = false
+            recorder.settled(group: g)
+        }
         if episode != 0 {
             recorder.back(episode: Int(episode), at: now)
             episode = 0
@@ -72,14 +88,15 @@ struct DriverCore {
 
     /// `remove-devices`: group `g` leaves the fleet. Each of `candidates` (the driver's indices of
     /// the group's devices) that has joined (`joined`) leaves: `leave` closes its transport and
-    /// starts its machine over idle, and it stops counting as eligible. Returns how many left.
+    /// starts its machine over idle (saying whether it was online, and whether it was still in
+    /// its first attempt), and it stops counting as eligible. Returns how many left.
     mutating func remove(group g: Int, candidates: some Sequence<Int>, joined: (Int) -> Bool,
-                         leave: (Int) -> Bool) -> Int {
+                         leave: (Int) -> (wasOnline: Bool, joining: Bool)) -> Int {
         removed[g] = true
         var left = 0
         for i in candidates where joined(i) {
-            let wasOnline = leave(i)
-            recorder.left(group: g, wasOnline: wasOnline)
+            let device = leave(i)
+            recorder.left(group: g, wasOnline: device.wasOnline, settled: !device.joining)
             left += 1
         }
         return left
@@ -102,6 +119,12 @@ struct DriverCore {
     /// The expected error replies so far (`FeatureFailure.accrue`).
     mutating func accrueFeatureErrors(now: Nanoseconds) {
         for f in features.indices { features[f].accrue(until: now, into: &recorder) }
+    }
+
+    /// A live loop's counts since the last boundary, `now`, for the run's one recorder.
+    mutating func handOver(at now: Nanoseconds) -> Recorder.Part {
+        if !features.isEmpty { accrueFeatureErrors(now: now) }
+        return recorder.handOver()
     }
 
     /// Closes the interval ending at `now` with the backend's sample.

@@ -11,10 +11,11 @@ import WSClient
 /// same report as a simulation.
 ///
 /// The second driver of `DeviceMachine` (DESIGN.md, "The live runner"): devices are partitioned
-/// over event loops (`LoopDriver`), each with its own recorder; every interval the coordinator
-/// (this type, on the calling thread) scrapes the backend's metrics, closes the interval on every
-/// loop, merges the loops' reports with the shard-merge rules, appends the interval to
-/// `series.jsonl`, and checks `abort_on_fail` thresholds.
+/// over event loops (`LoopDriver`), which count their devices' events; every interval the
+/// coordinator (this type, on the calling thread) scrapes the backend's metrics once, takes the
+/// loops' counts into the run's one recorder, closes the interval there (the milestones come
+/// from that one place, whatever the loop count), appends the interval to `series.jsonl`, and
+/// checks `abort_on_fail` thresholds.
 public final class LiveRunner {
     public struct Options: Sendable {
         /// ws:// or wss:// URL of the device endpoint; nil: start the embedded backend.
@@ -64,6 +65,9 @@ public final class LiveRunner {
     private var hookRunner: HookRunner?
     /// What the timeline's actions mean, and which fault is in force: the simulation's interpreter.
     private var interpreter: TimelineInterpreter
+    /// Milestones recorded off the coordinator's thread (hook outcomes) or between intervals,
+    /// for the run's recorder.
+    private let inbox = MilestoneInbox()
 
     /// `plan`: the scenario's fleet plan for `options.shard`, when the caller has built it already.
     public init(scenario: Scenario, options: Options, plan: FleetPlan? = nil, logger: Logger = Logger(label: "fleetsim.live")) {
@@ -132,9 +136,10 @@ public final class LiveRunner {
             throw Failure(description: "target \(url): \(error)")
         }
 
-        let empty = Recorder(interval: scenario.interval, groups: plan.groups.count)
+        // The run's one recorder: the loops' counts arrive at every interval boundary.
+        var recorder = Recorder(interval: scenario.interval, groups: plan.groups.count)
         if let problem = Self.probe(endpoint) {
-            var report = empty.report(info, durationS: 0, wallS: Date().timeIntervalSince(wallStart))
+            var report = recorder.report(info, durationS: 0, wallS: Date().timeIntervalSince(wallStart))
             report.incomplete = "target \(url) unreachable: \(problem)"
             return report
         }
@@ -159,17 +164,19 @@ public final class LiveRunner {
         /// Fault ends due, by time (then start order): a fault's `for` on the scenario clock.
         var ends: [(at: Nanoseconds, index: Int)] = []
         var nextInterval = 1
-        var merged = empty.report(info, durationS: 0)
+        var merged = recorder.report(info, durationS: 0)
         var incomplete: String?
         var lastStatus = Date.distantPast
         var lastCounts = (connects: 0, disconnects: 0, at: Date())
 
-        func mergedReport(durationS: Double) throws -> Report {
-            let parts = try drivers.map { d in try d.loop.submit { d.recorder.report(info, durationS: durationS) }.wait() }
-            var r = parts.count == 1 ? parts[0] : try ReportMerge.merge(parts)
-            r.mode = "live"
-            r.summary.wallS = Date().timeIntervalSince(wallStart)
-            return r
+        /// The loops' counts since the last boundary, and the milestones waiting, into the recorder.
+        func collect(at t: Nanoseconds) throws {
+            recorder.absorb(try drivers.map { d in try d.loop.submit { d.handOver(at: t) }.wait() })
+            inbox.drain(into: &recorder)
+        }
+        func report(durationS: Double) throws -> Report {
+            let episodes = try drivers.flatMap { d in try d.loop.submit { d.recorder.massDisconnects }.wait() }
+            return recorder.report(info, durationS: durationS, wallS: Date().timeIntervalSince(wallStart), massDisconnects: episodes)
         }
 
         runLoop: while true {
@@ -196,9 +203,11 @@ public final class LiveRunner {
             // Interval boundaries.
             let boundary = min(scenario.duration, Nanoseconds(nextInterval) * scenario.interval)
             if now >= boundary {
-                let sample = scrape(observe, at: boundary, drivers: drivers)
-                for d in drivers { try d.loop.submit { d.closeInterval(at: boundary, backend: sample) }.wait() }
-                merged = try mergedReport(durationS: Time.seconds(boundary))
+                let sample = scrape(observe, at: boundary)
+                try collect(at: boundary)
+                recorder.memory(sample.memoryBytes)
+                recorder.closeInterval(at: boundary, backend: sample)
+                merged = try report(durationS: Time.seconds(boundary))
                 series.append(merged)
                 nextInterval += 1
                 if onInterval?(merged) == true { incomplete = nil; break runLoop }
@@ -255,14 +264,16 @@ public final class LiveRunner {
             usleep(50_000)
         }
         let covered = min(clock.now(), scenario.duration)
-        var report = try mergedReport(durationS: Time.seconds(max(covered, Nanoseconds(nextInterval - 1) * scenario.interval)))
-        report.incomplete = incomplete
+        // The counts of the interval still open go in the totals, not in the series.
+        try collect(at: covered)
+        var final = try report(durationS: Time.seconds(max(covered, Nanoseconds(nextInterval - 1) * scenario.interval)))
+        final.incomplete = incomplete
         if scrapeFailures > 0 {
-            report.milestones.append(Report.Milestone(tS: Time.seconds(covered), kind: .timeline,
-                                                      detail: "\(scrapeFailures) metrics scrapes failed"))
+            final.milestones.append(Report.Milestone(tS: Time.seconds(covered), kind: .timeline,
+                                                     detail: "\(scrapeFailures) metrics scrapes failed"))
         }
         series.close()
-        return report
+        return final
     }
 
     /// One TCP connection to the target, to tell "unreachable" from "refusing devices".
@@ -311,6 +322,8 @@ public final class LiveRunner {
             case .firmware(let range, let blocking, let groups):
                 adminCalls.append((blocking ? "/admin/block" : "/admin/unblock", range.description, [0]))
                 values["firmware"] = range.description
+                // The run's recorder counts eligibility; each loop's, the size of its mass disconnects.
+                inbox.blocked(groups)
                 onLoops { d in for (g, blocked) in groups.enumerated() { d.setBlocked(group: g, blocked) } }
             case .gatewaysDown(let which, let down, _):
                 adminCalls.append(("/admin/restart", "down=\(wall(down))", which.map { [$0] }))
@@ -324,7 +337,7 @@ public final class LiveRunner {
                 devices += drivers.map { d in (try? d.loop.submit { d.dropSessions(fraction: fraction, event: event, now: t) }.wait()) ?? 0 }
                     .reduce(0, +)
             case .admission(let admission):
-                let body = admissionBody(admission)
+                let body = Self.admissionBody(admission, timeScale: options.timeScale)
                 adminCalls.append(("/admin/admission", body, nil))
                 values["admission"] = body
             case .faultSet(.dnsFailure), .faultCleared(.dnsFailure):
@@ -346,7 +359,8 @@ public final class LiveRunner {
                 }
             }
         }
-        let record: @Sendable (String) -> Void = { text in for d in drivers { d.loop.execute { d.timeline(at: t, text) } } }
+        let inbox = self.inbox
+        let record: @Sendable (String) -> Void = { text in inbox.timeline(at: t, text) }
         carryOut(step.milestone.text(devices: devices, errors: errors), adminCalls: adminCalls, hook: step.hook, values: values,
                  record: record)
     }
@@ -362,14 +376,10 @@ public final class LiveRunner {
         }
     }
 
-    /// The body of `/admin/admission`: the scenario's settings in wall time at this run's time scale.
-    private func admissionBody(_ a: Scenario.Admission?) -> String {
-        guard let a else { return "off" }
-        var parts: [String] = []
-        if let r = a.connectRate { parts.append("rate=\(r * options.timeScale)") }
-        if let b = a.burst { parts.append("burst=\(Int(b.rounded(.up)))") }
-        if let p = a.maxPending { parts.append("max-pending=\(p)") }
-        return parts.joined(separator: " ")
+    /// The body of `/admin/admission`: the scenario's settings in the one text form, in wall time
+    /// at this run's time scale (so a refused device waits the scenario's Retry-After).
+    static func admissionBody(_ a: Scenario.Admission?, timeScale: Double) -> String {
+        a.map { $0.policy.scaled(timeScale: timeScale).description } ?? "off"
     }
 
     /// A scenario duration in wall time at this run's time scale, as the backend's controls take it.
@@ -426,7 +436,7 @@ public final class LiveRunner {
     // MARK: Backend sample
 
     /// Scrapes every `observe` endpoint; a failed scrape is counted, never fatal.
-    private func scrape(_ urls: [String], at t: Nanoseconds, drivers: [LoopDriver]) -> Recorder.BackendSample {
+    private func scrape(_ urls: [String], at t: Nanoseconds) -> Recorder.BackendSample {
         guard !urls.isEmpty else { return Recorder.BackendSample() }
         var busy = 0.0, busyN = 0, wait = 0.0, memory = 0.0, pending = 0.0, crashes = 0.0, got = 0
         for url in urls {
@@ -449,7 +459,7 @@ public final class LiveRunner {
             let n = Int(crashes - lastCrashes)
             let text = "\(n) backend process\(n == 1 ? "" : "es") crashed (memory guard)"
             logger.notice("\(text)", metadata: ["t": "\(ScenarioClock.offset(Time.seconds(t)))"])
-            for d in drivers { d.loop.execute { d.crash(at: t, text) } }
+            inbox.crash(at: t, text)
             lastCrashes = crashes
         }
         lastSample = Recorder.BackendSample(dbUtilization: busyN == 0 ? 0 : min(1, busy / Double(busyN)), dbWaitS: wait,
@@ -465,4 +475,27 @@ public final class LiveRunner {
                    metadata: ["url": "\(url)", "error": "\(why)", "failures": "\(scrapeFailures)"])
     }
 
+}
+
+/// Milestones for the run's recorder from any thread (a hook's outcome arrives on its own), and
+/// the groups' blocked state the timeline set, taken by the coordinator at each boundary.
+final class MilestoneInbox: @unchecked Sendable {  // state guarded by `lock`
+    private enum Entry { case timeline(Nanoseconds, String), crash(Nanoseconds, String), blocked([Bool]) }
+    private let lock = NSLock()
+    private var entries: [Entry] = []
+
+    func timeline(at t: Nanoseconds, _ detail: String) { lock.withLock { entries.append(.timeline(t, detail)) } }
+    func crash(at t: Nanoseconds, _ detail: String) { lock.withLock { entries.append(.crash(t, detail)) } }
+    func blocked(_ groups: [Bool]) { lock.withLock { entries.append(.blocked(groups)) } }
+
+    func drain(into recorder: inout Recorder) {
+        let taken = lock.withLock { () -> [Entry] in defer { entries.removeAll() }; return entries }
+        for entry in taken {
+            switch entry {
+            case .timeline(let t, let detail): recorder.timeline(at: t, detail)
+            case .crash(let t, let detail): recorder.crash(at: t, detail: detail)
+            case .blocked(let groups): for (g, b) in groups.enumerated() { recorder.setBlocked(group: g, b) }
+            }
+        }
+    }
 }

@@ -4,7 +4,8 @@ import NIOCore
 import WSClient
 
 /// The live driver of one event loop's devices: their machines and connection state in
-/// contiguous storage, one WSClient delegate for all of them, one timer wheel, one recorder.
+/// contiguous storage, one WSClient delegate for all of them, one timer wheel, and a recorder
+/// that counts their events until the coordinator takes them (`handOver`).
 ///
 /// Everything here runs on `loop` (WSClient calls its delegate there, the tick runs there, and
 /// the coordinator reaches it with `loop.submit`), so nothing is locked. It turns the
@@ -28,6 +29,8 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         /// a device already back when its second's episode begins counts as back); -1: never, or
         /// it has left the fleet.
         var lostAt: Nanoseconds = -1
+        /// Joined and still in its first connect attempt (`DriverCore.afterEvent`).
+        var joining = false
     }
 
     enum TimerKind: UInt8 { case machine, join, sessionEnd }
@@ -118,6 +121,7 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
             case .join:
                 let g = Int(slots[i].group)
                 guard core.join(group: g) else { continue }
+                slots[i].joining = true
                 apply(slots[i].machine.start(now: now, behaviour: behaviours[g]), i, now: now)
             case .machine:
                 let g = Int(slots[i].group)
@@ -138,6 +142,11 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     // MARK: Actions → WSClient
 
     private func apply(_ actions: Actions, _ i: Int, now: Nanoseconds) {
+        if slots[i].joining {
+            var joining = true
+            core.afterEvent(group: Int(slots[i].group), machine: slots[i].machine, joining: &joining)
+            slots[i].joining = joining
+        }
         if actions.close { closeTransport(i, abort: false) }
         switch actions.note {
         case .handshakeTimeout: core.recorder.handshakeTimeout()
@@ -191,8 +200,11 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         guard wasOnline != isOnline else { return }
         let g = Int(slots[i].group)
         if isOnline {
-            if let end = core.wentOnline(device: Int(slots[i].device), group: g, session: slots[i].generation,
-                                         episode: &slots[i].episode, now: now, handshake: now - slots[i].attemptStart) {
+            var (episode, joining) = (slots[i].episode, slots[i].joining)
+            let end = core.wentOnline(device: Int(slots[i].device), group: g, session: slots[i].generation,
+                                      episode: &episode, joining: &joining, now: now, handshake: now - slots[i].attemptStart)
+            (slots[i].episode, slots[i].joining) = (episode, joining)
+            if let end {
                 wheel.arm(device: Int32(i), token: slots[i].generation, kind: TimerKind.sessionEnd.rawValue,
                           at: clock.wall(scenario: end))
             }
@@ -320,13 +332,14 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     func removeGroup(_ g: Int) -> Int {
         let candidates = slots.indices.filter { Int(slots[$0].group) == g }
         return core.remove(group: g, candidates: candidates, joined: { slots[$0].machine.state != .idle }) { i in
-            let wasOnline = slots[i].machine.isOnline
+            let left = (wasOnline: slots[i].machine.isOnline, joining: slots[i].joining)
             closeTransport(i, abort: false)
             slots[i].generation &+= 1   // a session-end timer, a connection's late callback: stale
             slots[i].machine = DeviceMachine(random: slots[i].machine.random)
             slots[i].episode = 0
             slots[i].lostAt = -1
-            return wasOnline
+            slots[i].joining = false
+            return left
         }
     }
 
@@ -339,14 +352,11 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     /// entry of its groups on this loop, nil when a later one replaced it.
     func endFeatureFailure(owner: Int, now: Nanoseconds) -> [Int]? { core.endFeatureFailure(owner: owner, now: now) }
 
+    /// Blocked groups leave this loop's eligible devices (the size of its mass disconnects).
     func setBlocked(group: Int, _ blocked: Bool) { core.recorder.setBlocked(group: group, blocked) }
-    func timeline(at now: Nanoseconds, _ detail: String) { core.recorder.timeline(at: now, detail) }
-    func crash(at now: Nanoseconds, _ detail: String) { core.recorder.crash(at: now, detail: detail) }
 
-    func closeInterval(at now: Nanoseconds, backend: Recorder.BackendSample) {
-        core.recorder.memory(backend.memoryBytes)
-        core.closeInterval(at: now, backend: backend)
-    }
+    /// This loop's counts since the last interval boundary, `now`, for the run's one recorder.
+    func handOver(at now: Nanoseconds) -> Recorder.Part { core.handOver(at: now) }
 
     /// Counts of devices by state, for the progress display.
     func census() -> Census {

@@ -75,10 +75,11 @@ extension Simulation {
         let joined = { (d: Int) in fleet[d].machine.state != .idle }
         for d in members where joined(d) { detach(d) }   // stale: every event of its connection and its timer
         return core.remove(group: g, candidates: members, joined: joined) { d in
-            let wasOnline = fleet[d].machine.isOnline
+            let left = (wasOnline: fleet[d].machine.isOnline, joining: fleet[d].joining)
             fleet[d].machine = DeviceMachine(random: fleet[d].machine.random)
             fleet[d].episode = 0
-            return wasOnline
+            fleet[d].joining = false
+            return left
         }
     }
 }

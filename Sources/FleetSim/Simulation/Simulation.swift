@@ -173,6 +173,7 @@ public struct Simulation {
     private mutating func onJoin(_ d: Int) {
         let g = Int(devices[d].group)
         guard core.join(group: g) else { return }
+        devices[d].joining = true
         if groups[g].warm && !groups[g].blocked, let gw = backend.pickGateway() {
             attach(d, gateway: gw)
             let actions = devices[d].machine.resume(now: now, behaviour: groups[g].behaviour)
@@ -290,6 +291,9 @@ public struct Simulation {
 
     @inline(__always)
     private mutating func perform(_ actions: Actions, device d: Int) {
+        if devices[d].joining {
+            core.afterEvent(group: Int(devices[d].group), machine: devices[d].machine, joining: &devices[d].joining)
+        }
         if actions.close { detach(d) }
         switch actions.note {
         case .handshakeTimeout: core.recorder.handshakeTimeout()
@@ -443,7 +447,7 @@ public struct Simulation {
     private mutating func wentOnline(_ d: Int, handshake: Nanoseconds?) {
         let g = Int(devices[d].group)
         if let end = core.wentOnline(device: d, group: g, session: devices[d].connection, episode: &devices[d].episode,
-                                     now: now, handshake: handshake, initial: handshake == nil) {
+                                     joining: &devices[d].joining, now: now, handshake: handshake, initial: handshake == nil) {
             queue.push(time: end, kind: Kind.linkDrop.rawValue, device: d, token: devices[d].connection)
         }
     }
