@@ -7,14 +7,18 @@ import Histogram
 /// Exact where the report allows it, and said where it does not:
 /// - **exact**: device counts and every run total add up; the latency distribution is the sum of
 ///   the shards' HdrHistograms, so merged percentiles are those of the union of the samples;
-///   device-side series (online, eligible, connects, disconnects, attempts, timeouts, rejects,
-///   pending handshakes) add element-wise, and the online fraction, retry amplification and
-///   thresholds are computed again from the merged figures, never averaged from the shards'.
-/// - **the same backend seen from every shard**: backend-side series (database utilisation and
-///   wait, backend memory, crashes) are the element-wise maximum, as are crash and memory totals.
-/// - **bounds**: per-interval latency percentiles (no per-interval histograms are stored) are the
-///   maximum of the shards' (an upper bound of the true percentile); the peak reconnect rate is
-///   the sum of the shards' peaks (an upper bound).
+///   device-side series (online, eligible, connects, disconnects, attempts, timeouts, rejects)
+///   add element-wise, and the online fraction, retry amplification and thresholds are computed
+///   again from the merged figures, never averaged from the shards'.
+/// - **one backend seen from every shard**: backend-side series (database utilisation and wait,
+///   pending handshakes, backend memory, crashes) are copies of one scrape, so they are taken
+///   once (the element-wise maximum, equal to each copy when the shards sampled alike), never
+///   summed; so are crash and memory totals.
+/// - **bounds**: per-interval latency percentiles are the maximum of the shards' (an upper bound
+///   of the true percentile): a report stores no per-interval histograms. Where they are at hand,
+///   the samples merge instead: a live run's event loops hand theirs to the run's one recorder
+///   (`Recorder.absorb`), whose per-interval percentiles are those of all the loops' samples. The
+///   peak reconnect rate is the sum of the shards' peaks (an upper bound).
 /// - Milestones: recorded events (the scheduled timeline, applied by every shard; crashes) are
 ///   the union, identical ones once; the fleet's story (saturation, storms, collapse, recovery)
 ///   and the recovery time are derived again from the merged series (`ReportRules`,
@@ -99,7 +103,7 @@ public enum ReportMerge {
         s.handshakeTimeouts = sum(\.handshakeTimeouts)
         s.ackTimeouts = sum(\.ackTimeouts)
         s.rejects = sum(\.rejects)
-        s.pendingHandshakes = sum(\.pendingHandshakes)
+        s.pendingHandshakes = maximum(\.pendingHandshakes)
         s.crashes = maximum(\.crashes)
         s.dbUtilization = maximum(\.dbUtilization)
         s.dbWaitS = maximum(\.dbWaitS)

@@ -73,3 +73,67 @@ public struct AdmissionGate: Sendable {
         return .admitted
     }
 }
+
+// MARK: - Text form
+
+extension AdmissionPolicy: CustomStringConvertible {
+    /// The one text form of admission control: what `fleetsim backend --admission`,
+    /// `/admin/admission` and the live runner's `set-admission` exchange, and what
+    /// `init(parsing:)` reads back. `off`, or `rate=N [burst=N] [max-pending=N] [retry-after=D]`.
+    public var description: String {
+        if isOff { return "off" }
+        var parts: [String] = []
+        if let r = connectRate {
+            parts.append("rate=\(Self.number(r))")
+            if let b = burst { parts.append("burst=\(Self.number(b))") }
+        }
+        if let p = maxPending { parts.append("max-pending=\(p)") }
+        if let t = retryAfter { parts.append("retry-after=\(Units.format(duration: t))") }
+        return parts.joined(separator: " ")
+    }
+
+    /// A number as the text form writes it: whole numbers without a decimal point.
+    public static func number(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+
+    public enum ParseError: Error, CustomStringConvertible {
+        case bad(String)
+        public var description: String {
+            switch self {
+            case .bad(let s): return "expected \"off\" or \"rate=N [burst=N] [max-pending=N] [retry-after=DURATION]\", got \"\(s)\""
+            }
+        }
+    }
+
+    /// Parses `off` or `rate=200 burst=400 max-pending=100 retry-after=30s` (any subset with a rate
+    /// or a pending limit, any order).
+    public init(parsing text: String) throws {
+        let trimmed = String(text.trimmingWhitespace())
+        if trimmed == "off" { self.init(); return }
+        var rate: Double?, burst: Double?, pending: Int?, retry: Nanoseconds?
+        for item in trimmed.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "&" || $0 == "\n" }) {
+            let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { throw ParseError.bad(trimmed) }
+            switch kv[0] {
+            case "rate": guard let v = Double(kv[1]), v > 0, v.isFinite else { throw ParseError.bad(trimmed) }; rate = v
+            case "burst": guard let v = Double(kv[1]), v >= 1, v.isFinite else { throw ParseError.bad(trimmed) }; burst = v
+            case "max-pending": guard let v = Int(kv[1]), v > 0 else { throw ParseError.bad(trimmed) }; pending = v
+            case "retry-after": guard let v = Units.duration(kv[1]) else { throw ParseError.bad(trimmed) }; retry = v
+            default: throw ParseError.bad(trimmed)
+            }
+        }
+        if rate == nil && pending == nil { throw ParseError.bad(trimmed) }
+        if burst != nil && rate == nil { throw ParseError.bad(trimmed) }
+        self.init(connectRate: rate, burst: burst, maxPending: pending, retryAfter: retry)
+    }
+
+    /// These settings for a backend running at `timeScale` scenario seconds per wall second: the
+    /// rate × the scale, the Retry-After ÷ the scale (at least 1 ms), the burst rounded up to
+    /// whole tokens, the pending limit as it is. A live run sends this to the backend, so that a
+    /// refused device waits the scenario's Retry-After, as in the simulation.
+    public func scaled(timeScale: Double) -> AdmissionPolicy {
+        AdmissionPolicy(connectRate: connectRate.map { $0 * timeScale }, burst: burst.map { $0.rounded(.up) }, maxPending: maxPending,
+                        retryAfter: retryAfter.map { max(Time.millisecond, Nanoseconds(Double($0) / timeScale)) })
+    }
+}

@@ -11,10 +11,11 @@ import WSClient
 /// same report as a simulation.
 ///
 /// The second driver of `DeviceMachine` (DESIGN.md, "The live runner"): devices are partitioned
-/// over event loops (`LoopDriver`), each with its own recorder; every interval the coordinator
-/// (this type, on the calling thread) scrapes the backend's metrics, closes the interval on every
-/// loop, merges the loops' reports with the shard-merge rules, appends the interval to
-/// `series.jsonl`, and checks `abort_on_fail` thresholds.
+/// over event loops (`LoopDriver`), which count their devices' events; every interval the
+/// coordinator (this type, on the calling thread) scrapes the backend's metrics once, takes the
+/// loops' counts into the run's one recorder, closes the interval there (the milestones come
+/// from that one place, whatever the loop count), appends the interval to `series.jsonl`, and
+/// checks `abort_on_fail` thresholds.
 public final class LiveRunner {
     public struct Options: Sendable {
         /// ws:// or wss:// URL of the device endpoint; nil: start the embedded backend.
@@ -67,10 +68,11 @@ public final class LiveRunner {
     /// The last successful scrape of each `observe` endpoint: the report's `database` section.
     private var lastScraped: [String: PrometheusText] = [:]
     private var hookRunner: HookRunner?
-    /// The timeline event whose fault of each kind is in force (`http-errors`, `latency`,
-    /// `db-errors`, `dns-failure`): a later fault of a kind replaces an earlier one, whose end then
-    /// changes nothing, as in the model. `feature-failure`s are tracked by the loops, per message.
-    private var faultOwners: [String: Int] = [:]
+    /// What the timeline's actions mean, and which fault is in force: the simulation's interpreter.
+    private var interpreter: TimelineInterpreter
+    /// Milestones recorded off the coordinator's thread (hook outcomes) or between intervals,
+    /// for the run's recorder.
+    private let inbox = MilestoneInbox()
 
     /// `plan`: the scenario's fleet plan for `options.shard`, when the caller has built it already.
     public init(scenario: Scenario, options: Options, plan: FleetPlan? = nil, logger: Logger = Logger(label: "fleetsim.live")) {
@@ -78,6 +80,7 @@ public final class LiveRunner {
         self.options = options
         self.logger = logger
         self.plan = plan ?? FleetPlan(scenario: scenario, shard: options.shard)
+        interpreter = TimelineInterpreter(scenario: scenario, plan: self.plan)
     }
 
     /// Timeline actions a run cannot apply: none with the embedded backend (its admin API applies
@@ -138,9 +141,10 @@ public final class LiveRunner {
             throw Failure(description: "target \(url): \(error)")
         }
 
-        let empty = Recorder(interval: scenario.interval, groups: plan.groups.count)
+        // The run's one recorder: the loops' counts arrive at every interval boundary.
+        var recorder = Recorder(interval: scenario.interval, groups: plan.groups.count)
         if let problem = Self.probe(endpoint) {
-            var report = empty.report(info, durationS: 0, wallS: Date().timeIntervalSince(wallStart))
+            var report = recorder.report(info, durationS: 0, wallS: Date().timeIntervalSince(wallStart))
             report.incomplete = "target \(url) unreachable: \(problem)"
             return report
         }
@@ -159,7 +163,7 @@ public final class LiveRunner {
         }
         // Before the devices start: what the database is, what it costs here, what it states.
         if !observe.isEmpty {
-            _ = scrape(observe, at: 0, drivers: [])
+            _ = scrape(observe, at: 0)
             if let db = databaseCosts() {
                 options.notice?("database: \(db.rows) rows, \(db.workers) workers; " + db.summaryLines.joined(separator: "; "))
                 for w in db.warnings {
@@ -176,17 +180,19 @@ public final class LiveRunner {
         /// Fault ends due, by time (then start order): a fault's `for` on the scenario clock.
         var ends: [(at: Nanoseconds, index: Int)] = []
         var nextInterval = 1
-        var merged = empty.report(info, durationS: 0)
+        var merged = recorder.report(info, durationS: 0)
         var incomplete: String?
         var lastStatus = Date.distantPast
         var lastCounts = (connects: 0, disconnects: 0, at: Date())
 
-        func mergedReport(durationS: Double) throws -> Report {
-            let parts = try drivers.map { d in try d.loop.submit { d.recorder.report(info, durationS: durationS) }.wait() }
-            var r = parts.count == 1 ? parts[0] : try ReportMerge.merge(parts)
-            r.mode = "live"
-            r.summary.wallS = Date().timeIntervalSince(wallStart)
-            return r
+        /// The loops' counts since the last boundary, and the milestones waiting, into the recorder.
+        func collect(at t: Nanoseconds) throws {
+            recorder.absorb(try drivers.map { d in try d.loop.submit { d.handOver(at: t) }.wait() })
+            inbox.drain(into: &recorder)
+        }
+        func report(durationS: Double) throws -> Report {
+            let episodes = try drivers.flatMap { d in try d.loop.submit { d.recorder.massDisconnects }.wait() }
+            return recorder.report(info, durationS: durationS, wallS: Date().timeIntervalSince(wallStart), massDisconnects: episodes)
         }
 
         runLoop: while true {
@@ -200,7 +206,7 @@ public final class LiveRunner {
                 if startAt <= endAt {
                     let (index, event) = timeline[nextEvent]
                     nextEvent += 1
-                    apply(event, index: index, at: event.at, drivers: drivers)
+                    apply(index, at: event.at, drivers: drivers)
                     if let duration = event.action.faultDuration {
                         let end = (at: event.at + duration, index: index)
                         ends.insert(end, at: ends.firstIndex { $0.at > end.at } ?? ends.endIndex)
@@ -213,9 +219,11 @@ public final class LiveRunner {
             // Interval boundaries.
             let boundary = min(scenario.duration, Nanoseconds(nextInterval) * scenario.interval)
             if now >= boundary {
-                let sample = scrape(observe, at: boundary, drivers: drivers)
-                for d in drivers { try d.loop.submit { d.closeInterval(at: boundary, backend: sample) }.wait() }
-                merged = try mergedReport(durationS: Time.seconds(boundary))
+                let sample = scrape(observe, at: boundary)
+                try collect(at: boundary)
+                recorder.memory(sample.memoryBytes)
+                recorder.closeInterval(at: boundary, backend: sample)
+                merged = try report(durationS: Time.seconds(boundary))
                 series.append(merged)
                 nextInterval += 1
                 if onInterval?(merged) == true { incomplete = nil; break runLoop }
@@ -272,16 +280,18 @@ public final class LiveRunner {
             usleep(50_000)
         }
         let covered = min(clock.now(), scenario.duration)
-        var report = try mergedReport(durationS: Time.seconds(max(covered, Nanoseconds(nextInterval - 1) * scenario.interval)))
-        report.incomplete = incomplete
-        if !observe.isEmpty { _ = scrape(observe, at: covered, drivers: []) }
-        report.database = databaseCosts()
+        // The counts of the interval still open go in the totals, not in the series.
+        try collect(at: covered)
+        var final = try report(durationS: Time.seconds(max(covered, Nanoseconds(nextInterval - 1) * scenario.interval)))
+        final.incomplete = incomplete
+        if !observe.isEmpty { _ = scrape(observe, at: covered) }
+        final.database = databaseCosts()
         if scrapeFailures > 0 {
-            report.milestones.append(Report.Milestone(tS: Time.seconds(covered), kind: .timeline,
-                                                      detail: "\(scrapeFailures) metrics scrapes failed"))
+            final.milestones.append(Report.Milestone(tS: Time.seconds(covered), kind: .timeline,
+                                                     detail: "\(scrapeFailures) metrics scrapes failed"))
         }
         series.close()
-        return report
+        return final
     }
 
     /// One TCP connection to the target, to tell "unreachable" from "refusing devices".
@@ -298,127 +308,96 @@ public final class LiveRunner {
 
     // MARK: Timeline
 
-    private func apply(_ event: Scenario.TimelineEvent, index: Int, at t: Nanoseconds, drivers: [LoopDriver]) {
-        let prefix = event.note.map { "\($0): " } ?? ""
-        let record: @Sendable (String) -> Void = { text in
-            for d in drivers { d.loop.execute { d.timeline(at: t, prefix + text) } }
-        }
-        var detail: String
-        // The request to the embedded backend, or the values of the action's hook.
-        var adminCalls: [(path: String, body: String, processes: [Int]?)] = []
-        var values: [String: String] = ["at": Units.format(duration: t)]
-        switch event.action {
-        case .addDevices(let group, let count, let ramp):
-            detail = "\(count) devices join group \(group)" + (ramp > 0 ? " over \(ReportFormat.duration(ramp))" : "")
-        case .block(let range), .unblock(let range):
-            let blocking = { if case .block = event.action { return true } else { return false } }()
-            detail = "firmware \(range) " + (blocking ? "blocked" : "unblocked")
-            adminCalls = [(blocking ? "/admin/block" : "/admin/unblock", range.description, [0])]
-            values["firmware"] = range.description
-            for (g, group) in plan.groups.enumerated() where range.contains(group.firmware) {
-                for d in drivers { d.loop.execute { d.setBlocked(group: g, blocking) } }
-            }
-        case .restartGateways(let which, let down):
-            detail = (which == nil ? "all gateways" : "gateway \(which!)") + " restarted (down \(ReportFormat.duration(down)))"
-            adminCalls = [("/admin/restart", "down=\(wall(down))", which.map { [$0] })]
-            values["gateway"] = which.map(String.init) ?? "all"
-            values["down"] = wall(down)
-        case .setDatabaseCores(let cores):
-            let n = backend.map { $0.databaseWorkers(cores: cores) } ?? cores
-            detail = "database capacity set to \(cores) cores"
-            adminCalls = [("/admin/db-workers", String(n), nil)]
-            values["cores"] = String(cores)
-        case .dropSessions(let fraction):
-            let counts = drivers.map { d in (try? d.loop.submit { d.dropSessions(fraction: fraction, event: index, now: t) }.wait()) ?? 0 }
-            detail = "network drops \(Int((fraction * 100).rounded()))% of sessions (\(counts.reduce(0, +)) devices)"
-        case .setAdmission(let a):
-            var body = "off"
-            if let a {
-                var parts: [String] = []
-                if let r = a.connectRate { parts.append("rate=\(LiveClock.wallRate(r, timeScale: options.timeScale))") }
-                if let b = a.burst { parts.append("burst=\(Int(b.rounded(.up)))") }
-                if let p = a.maxPending { parts.append("max-pending=\(p)") }
-                body = parts.joined(separator: " ")
-            }
-            detail = a == nil ? "admission control off" : "admission control on"
-            adminCalls = [("/admin/admission", body, nil)]
-            values["admission"] = body
-        case .outage(let duration):
-            detail = FaultMilestone.start(event.action)!
-            adminCalls = [("/admin/restart", "down=\(wall(duration))", nil)]
-        case .failGateway(let gw, let duration):
-            detail = FaultMilestone.start(event.action)!
-            adminCalls = [("/admin/restart", "down=\(wall(duration))", [gw])]
-        case .httpErrors(let fraction, let status, let retryAfter, _):
-            detail = FaultMilestone.start(event.action)!
-            faultOwners[event.action.name] = index
-            adminCalls = [("/admin/fault", "http-errors fraction=\(fraction) status=\(status)"
-                            + (retryAfter.map { " retry-after=\(wall($0))" } ?? ""), nil)]
-        case .latency(let add, _):
-            detail = FaultMilestone.start(event.action)!
-            faultOwners[event.action.name] = index
-            adminCalls = [("/admin/fault", "latency add=\(wall(add))", nil)]
-        case .dbErrors(let fraction, _):
-            detail = FaultMilestone.start(event.action)!
-            faultOwners[event.action.name] = index
-            adminCalls = [("/admin/fault", "db-errors fraction=\(fraction)", nil)]
-        case .dnsFailure:
-            detail = FaultMilestone.start(event.action)!
-            faultOwners[event.action.name] = index
-            for d in drivers { d.loop.execute { d.setDNSFailing(true) } }
-        case .removeDevices(let name):
-            let g = plan.groups.firstIndex { $0.name == name }
-            let left = g.map { g in drivers.map { d in (try? d.loop.submit { d.removeGroup(g) }.wait()) ?? 0 }.reduce(0, +) } ?? 0
-            detail = FaultMilestone.start(event.action, removed: left)!
-        case .featureFailure(let model, let firmware, let message, _):
-            // An expected count, as in the model (`FeatureFailure`): no message goes on the wire.
-            let matched = FeatureFailure.cohort(scenario, model: model, firmware: firmware, message: message)
-            detail = FaultMilestone.start(event.action, matched: matched.map { plan.groups[$0.group].name })!
-            for d in drivers { d.loop.execute { d.startFeatureFailure(owner: index, message: message, groups: matched, now: t) } }
-        }
-        values.merge(faultValues(event.action, phase: "start")) { $1 }
-        carryOut(detail, adminCalls: adminCalls, hook: event.action.hookName, values: values, record: record)
+    /// Timeline event `index`, due at `t`: what the interpreter says it means, carried out.
+    private func apply(_ index: Int, at t: Nanoseconds, drivers: [LoopDriver]) {
+        let action = scenario.timeline[index].action
+        var values = faultValues(action, phase: "start")
+        values["at"] = Units.format(duration: t)
+        carryOut(interpreter.start(index), at: t, values: values, drivers: drivers)
     }
 
-    /// The end of the fault timeline event `index` started, when its `for` has elapsed: the
-    /// backend (or the name) as before unless a later fault of the same kind has taken over, and
-    /// the model's end milestone. An outage's and a failed gateway's processes reopen by
-    /// themselves (their restart's down time is the fault's `for`).
+    /// The end of the fault timeline event `index` started, when its `for` has elapsed. An
+    /// outage's and a failed gateway's processes reopen by themselves (their restart's down time
+    /// is the fault's `for`).
     private func endFault(_ index: Int, at t: Nanoseconds, drivers: [LoopDriver]) {
-        let action = scenario.timeline[index].action
-        let record: @Sendable (String) -> Void = { text in
-            for d in drivers { d.loop.execute { d.timeline(at: t, text) } }
-        }
-        var adminCalls: [(path: String, body: String, processes: [Int]?)] = []
-        var errors: [(group: String, count: Int)]?
-        // Whether this fault is still the one in force (the end hook would end a later one otherwise).
-        var inForce = true
-        switch action {
-        case .outage, .failGateway:
-            break
-        case .httpErrors, .latency, .dbErrors, .dnsFailure:
-            inForce = faultOwners[action.name] == index
-            guard inForce else { break }
-            faultOwners[action.name] = nil
-            if case .dnsFailure = action {
-                for d in drivers { d.loop.execute { d.setDNSFailing(false) } }
-            } else {
-                adminCalls = [("/admin/fault", "\(action.name) off", nil)]
-            }
-        case .featureFailure(let model, let firmware, let message, _):
-            // Each loop's whole errors per matched group; none when a later failure replaced this one.
-            let perLoop: [[Int]] = drivers.compactMap { d in try? d.loop.submit { d.endFeatureFailure(owner: index, now: t) }.wait() }
-            inForce = !perLoop.isEmpty
-            guard inForce else { break }
-            let matched = FeatureFailure.cohort(scenario, model: model, firmware: firmware, message: message)
-            errors = matched.enumerated().map { k, m in (plan.groups[m.group].name, perLoop.reduce(0) { $0 + $1[k] }) }
-        case .addDevices, .block, .unblock, .restartGateways, .setDatabaseCores, .dropSessions, .setAdmission, .removeDevices:
-            return
-        }
-        var values = faultValues(action, phase: "end")
+        guard let step = interpreter.end(index) else { return }
+        var values = faultValues(scenario.timeline[index].action, phase: "end")
         values["at"] = Units.format(duration: t)
-        carryOut(FaultMilestone.end(action, errors: errors)!, adminCalls: adminCalls,
-                 hook: inForce ? action.hookName : nil, values: values, record: record)
+        carryOut(step, at: t, values: values, drivers: drivers)
+    }
+
+    /// Carries out an interpreter step: the embedded backend's admin calls, or the action's hook
+    /// against another target (`values`, to which the effects add theirs), and the loops' part;
+    /// then records the milestone on every loop, with the calls' failures or the hook's outcome.
+    private func carryOut(_ step: TimelineInterpreter.Step, at t: Nanoseconds, values: [String: String], drivers: [LoopDriver]) {
+        var values = values
+        var adminCalls: [(path: String, body: String, processes: [Int]?)] = []
+        var devices = 0
+        var errors: [Int] = []
+        func onLoops(_ work: @escaping @Sendable (LoopDriver) -> Void) { for d in drivers { d.loop.execute { work(d) } } }
+        for effect in step.effects {
+            switch effect {
+            case .firmware(let range, let blocking, let groups):
+                adminCalls.append((blocking ? "/admin/block" : "/admin/unblock", range.description, [0]))
+                values["firmware"] = range.description
+                // The run's recorder counts eligibility; each loop's, the size of its mass disconnects.
+                inbox.blocked(groups)
+                onLoops { d in for (g, blocked) in groups.enumerated() { d.setBlocked(group: g, blocked) } }
+            case .gatewaysDown(let which, let down, _):
+                adminCalls.append(("/admin/restart", "down=\(wall(down))", which.map { [$0] }))
+                values["gateway"] = which.map(String.init) ?? "all"
+                values["down"] = wall(down)
+            case .databaseCores(let cores):
+                let n = backend.map { $0.databaseWorkers(cores: cores) } ?? cores
+                adminCalls.append(("/admin/db-workers", String(n), nil))
+                values["cores"] = String(cores)
+            case .sessionsDropped(let fraction, let event):
+                devices += drivers.map { d in (try? d.loop.submit { d.dropSessions(fraction: fraction, event: event, now: t) }.wait()) ?? 0 }
+                    .reduce(0, +)
+            case .admission(let admission):
+                let body = Self.admissionBody(admission, timeScale: options.timeScale)
+                adminCalls.append(("/admin/admission", body, nil))
+                values["admission"] = body
+            case .faultSet(.dnsFailure), .faultCleared(.dnsFailure):
+                let failing = { if case .faultSet = effect { return true } else { return false } }()
+                onLoops { d in d.setDNSFailing(failing) }
+            case .faultSet(let action):
+                adminCalls.append(("/admin/fault", faultBody(action), nil))
+            case .faultCleared(let action):
+                adminCalls.append(("/admin/fault", "\(action.name) off", nil))
+            case .groupRemoved(let g):
+                devices += drivers.map { d in (try? d.loop.submit { d.removeGroup(g) }.wait()) ?? 0 }.reduce(0, +)
+            case .featureFailureStarted(let owner, let message, let groups):
+                onLoops { d in d.startFeatureFailure(owner: owner, message: message, groups: groups, now: t) }
+            case .featureFailureEnded(let owner):
+                // Each loop's whole errors per matched group.
+                let perLoop: [[Int]] = drivers.compactMap { d in try? d.loop.submit { d.endFeatureFailure(owner: owner, now: t) }.wait() }
+                errors = perLoop.reduce(into: Array(repeating: 0, count: perLoop.first?.count ?? 0)) { sum, loop in
+                    for k in loop.indices { sum[k] += loop[k] }
+                }
+            }
+        }
+        let inbox = self.inbox
+        let record: @Sendable (String) -> Void = { text in inbox.timeline(at: t, text) }
+        carryOut(step.milestone.text(devices: devices, errors: errors), adminCalls: adminCalls, hook: step.hook, values: values,
+                 record: record)
+    }
+
+    /// The body of `/admin/fault` that starts a backend fault, durations in wall time.
+    private func faultBody(_ action: Scenario.Action) -> String {
+        switch action {
+        case .httpErrors(let fraction, let status, let retryAfter, _):
+            return "http-errors fraction=\(fraction) status=\(status)" + (retryAfter.map { " retry-after=\(wall($0))" } ?? "")
+        case .latency(let add, _): return "latency add=\(wall(add))"
+        case .dbErrors(let fraction, _): return "db-errors fraction=\(fraction)"
+        default: return action.name
+        }
+    }
+
+    /// The body of `/admin/admission`: the scenario's settings in the one text form, in wall time
+    /// at this run's time scale (so a refused device waits the scenario's Retry-After).
+    static func admissionBody(_ a: Scenario.Admission?, timeScale: Double) -> String {
+        a.map { $0.policy.scaled(timeScale: timeScale).description } ?? "off"
     }
 
     /// A scenario duration in wall time at this run's time scale, as the backend's controls take it.
@@ -475,7 +454,7 @@ public final class LiveRunner {
     // MARK: Backend sample
 
     /// Scrapes every `observe` endpoint; a failed scrape is counted, never fatal.
-    private func scrape(_ urls: [String], at t: Nanoseconds, drivers: [LoopDriver]) -> Recorder.BackendSample {
+    private func scrape(_ urls: [String], at t: Nanoseconds) -> Recorder.BackendSample {
         guard !urls.isEmpty else { return Recorder.BackendSample() }
         var busy = 0.0, busyN = 0, wait = 0.0, memory = 0.0, pending = 0.0, crashes = 0.0, got = 0
         for url in urls {
@@ -499,7 +478,7 @@ public final class LiveRunner {
             let n = Int(crashes - lastCrashes)
             let text = "\(n) backend process\(n == 1 ? "" : "es") crashed (memory guard)"
             logger.notice("\(text)", metadata: ["t": "\(ScenarioClock.offset(Time.seconds(t)))"])
-            for d in drivers { d.loop.execute { d.crash(at: t, text) } }
+            inbox.crash(at: t, text)
             lastCrashes = crashes
         }
         lastSample = Recorder.BackendSample(dbUtilization: busyN == 0 ? 0 : min(1, busy / Double(busyN)), dbWaitS: wait,
@@ -520,4 +499,27 @@ public final class LiveRunner {
                    metadata: ["url": "\(url)", "error": "\(why)", "failures": "\(scrapeFailures)"])
     }
 
+}
+
+/// Milestones for the run's recorder from any thread (a hook's outcome arrives on its own), and
+/// the groups' blocked state the timeline set, taken by the coordinator at each boundary.
+final class MilestoneInbox: @unchecked Sendable {  // state guarded by `lock`
+    private enum Entry { case timeline(Nanoseconds, String), crash(Nanoseconds, String), blocked([Bool]) }
+    private let lock = NSLock()
+    private var entries: [Entry] = []
+
+    func timeline(at t: Nanoseconds, _ detail: String) { lock.withLock { entries.append(.timeline(t, detail)) } }
+    func crash(at t: Nanoseconds, _ detail: String) { lock.withLock { entries.append(.crash(t, detail)) } }
+    func blocked(_ groups: [Bool]) { lock.withLock { entries.append(.blocked(groups)) } }
+
+    func drain(into recorder: inout Recorder) {
+        let taken = lock.withLock { () -> [Entry] in defer { entries.removeAll() }; return entries }
+        for entry in taken {
+            switch entry {
+            case .timeline(let t, let detail): recorder.timeline(at: t, detail)
+            case .crash(let t, let detail): recorder.crash(at: t, detail: detail)
+            case .blocked(let groups): for (g, b) in groups.enumerated() { recorder.setBlocked(group: g, b) }
+            }
+        }
+    }
 }

@@ -4,7 +4,8 @@ import NIOCore
 import WSClient
 
 /// The live driver of one event loop's devices: their machines and connection state in
-/// contiguous storage, one WSClient delegate for all of them, one timer wheel, one recorder.
+/// contiguous storage, one WSClient delegate for all of them, one timer wheel, and a recorder
+/// that counts their events until the coordinator takes them (`handOver`).
 ///
 /// Everything here runs on `loop` (WSClient calls its delegate there, the tick runs there, and
 /// the coordinator reaches it with `loop.submit`), so nothing is locked. It turns the
@@ -28,6 +29,8 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         /// a device already back when its second's episode begins counts as back); -1: never, or
         /// it has left the fleet.
         var lostAt: Nanoseconds = -1
+        /// Joined and still in its first connect attempt (`DriverCore.afterEvent`).
+        var joining = false
     }
 
     enum TimerKind: UInt8 { case machine, join, sessionEnd }
@@ -45,12 +48,13 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     private let clock: LiveClock
     private let protocols: [DeviceProtocol]
     private let behaviours: [DeviceBehaviour]
-    private let sessionLifetimes: [Nanoseconds?]
     private var slots: [Slot]
     private var connections: [WSConnection?]
     private var wheel: TimerWheel
     private var due: [TimerWheel.Entry] = []
-    private(set) var recorder: Recorder
+    /// The recorder and the device bookkeeping the simulation shares (`DriverCore`).
+    private(set) var core: DriverCore
+    var recorder: Recorder { core.recorder }
     private var tickTask: RepeatedTask?
     private(set) var stopping = false
     /// Devices that lost a session in the current second, for mass-disconnect episodes.
@@ -60,10 +64,6 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     private(set) var openConnections = 0
     /// `dns-failure` in force: every connect attempt fails to resolve.
     private var dnsFailing = false
-    /// Groups that left the fleet (`remove-devices`): their devices not yet joined never join.
-    private var removed: [Bool]
-    /// `feature-failure`s in force, accrued from this loop's recorder.
-    private var features: [FeatureFailure] = []
 
     init(loop: EventLoop, plan: FleetPlan, devices: [Int], client: WSClient, endpoint: WSEndpoint, clock: LiveClock,
          protocols: [DeviceProtocol], interval: Nanoseconds) {
@@ -77,14 +77,12 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         self.clock = clock
         self.protocols = protocols
         behaviours = plan.groups.map(\.behaviour)
-        sessionLifetimes = plan.groups.map(\.sessionLifetime)
         slots = devices.map { d in
             Slot(machine: DeviceMachine(random: plan.random(ofDevice: d)), device: Int32(d), group: UInt16(plan.group(ofDevice: d)))
         }
         connections = Array(repeating: nil, count: devices.count)
-        removed = Array(repeating: false, count: plan.groups.count)
         wheel = TimerWheel(tick: LoopDriver.tick)
-        recorder = Recorder(interval: interval, groups: plan.groups.count)
+        core = DriverCore(plan: plan, interval: interval)
         lostThisSecond.reserveCapacity(1024)
         // Joins: each device at its plan time; a warm group's devices spread over their first
         // heartbeat interval (a fleet in steady state does not connect in one instant).
@@ -122,8 +120,8 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
             switch TimerKind(rawValue: entry.kind)! {
             case .join:
                 let g = Int(slots[i].group)
-                if removed[g] { continue }
-                recorder.joined(group: g)
+                guard core.join(group: g) else { continue }
+                slots[i].joining = true
                 apply(slots[i].machine.start(now: now, behaviour: behaviours[g]), i, now: now)
             case .machine:
                 let g = Int(slots[i].group)
@@ -144,10 +142,15 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     // MARK: Actions → WSClient
 
     private func apply(_ actions: Actions, _ i: Int, now: Nanoseconds) {
+        if slots[i].joining {
+            var joining = true
+            core.afterEvent(group: Int(slots[i].group), machine: slots[i].machine, joining: &joining)
+            slots[i].joining = joining
+        }
         if actions.close { closeTransport(i, abort: false) }
         switch actions.note {
-        case .handshakeTimeout: recorder.handshakeTimeout()
-        case .ackTimeout: recorder.ackTimeout()
+        case .handshakeTimeout: core.recorder.handshakeTimeout()
+        case .ackTimeout: core.recorder.ackTimeout()
         default: break
         }
         if let send = actions.send, let c = connections[i] {
@@ -175,7 +178,7 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         slots[i].generation &+= 1
         slots[i].upgraded = false
         slots[i].attemptStart = now
-        recorder.attempt(at: now)
+        core.recorder.attempt(at: now)
         openConnections += 1
         let tag = i | Int(slots[i].generation) << 32
         connections[i] = client.connect(to: dnsFailing ? unresolved : endpoint, tag: tag, on: loop, delegate: self)
@@ -190,27 +193,23 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         if abort { c.abort() } else { c.close(code: 1000) }
     }
 
-    /// Online transitions after a machine event: the recorder's counts, the handshake latency,
-    /// the session lifetime, the return from a mass disconnect.
+    /// Online transitions after a machine event, noted by `DriverCore`; a session the network
+    /// ends goes on the wheel.
     private func transitions(_ i: Int, wasOnline: Bool, now: Nanoseconds) {
         let isOnline = slots[i].machine.isOnline
         guard wasOnline != isOnline else { return }
         let g = Int(slots[i].group)
         if isOnline {
-            recorder.online(group: g, initial: false)
-            recorder.handshake(nanoseconds: now - slots[i].attemptStart)
-            if let mean = sessionLifetimes[g] {
-                let life = plan.sessionLifetime(ofDevice: Int(slots[i].device), session: slots[i].generation, mean: mean)
+            var (episode, joining) = (slots[i].episode, slots[i].joining)
+            let end = core.wentOnline(device: Int(slots[i].device), group: g, session: slots[i].generation,
+                                      episode: &episode, joining: &joining, now: now, handshake: now - slots[i].attemptStart)
+            (slots[i].episode, slots[i].joining) = (episode, joining)
+            if let end {
                 wheel.arm(device: Int32(i), token: slots[i].generation, kind: TimerKind.sessionEnd.rawValue,
-                          at: clock.wall(scenario: now + life))
-            }
-            let e = Int(slots[i].episode)
-            if e != 0 {
-                slots[i].episode = 0
-                recorder.back(episode: e, at: now)
+                          at: clock.wall(scenario: end))
             }
         } else {
-            recorder.offline(group: g)
+            core.wentOffline(group: g)
         }
     }
 
@@ -235,7 +234,7 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         let g = Int(slots[i].group)
         guard let inbound = protocols[g].interpret(text, outstanding: slots[i].machine.seq) else { return }
         let now = clock.now()
-        if case .reject = inbound { recorder.rejected() }
+        if case .reject = inbound { core.recorder.rejected() }
         let was = slots[i].machine.isOnline
         let actions = slots[i].machine.received(inbound, now: now, behaviour: behaviours[g])
         transitions(i, wasOnline: was, now: now)
@@ -250,16 +249,16 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         let g = Int(slots[i].group)
         let outcome = Self.outcome(cause, timeScale: clock.timeScale)
         let input = DeviceProtocol.input(for: outcome, upgraded: slots[i].upgraded)
-        if case .dns = cause { recorder.dnsFailure() }
+        if case .dns = cause { core.recorder.dnsFailure() }
         let was = slots[i].machine.isOnline
         let actions: Actions
         switch input {
         case .message(let inbound):
-            recorder.rejected()
+            core.recorder.rejected()
             actions = slots[i].machine.received(inbound, now: now, behaviour: behaviours[g])
         case .down(let down):
             // An HTTP status at upgrade is the backend refusing the device, whatever it means to the device.
-            if case .http = outcome { recorder.rejected() }
+            if case .http = outcome { core.recorder.rejected() }
             actions = slots[i].machine.transportDown(down, now: now, behaviour: behaviours[g])
         }
         if was && !slots[i].machine.isOnline { noteLost(i, now: now) }
@@ -296,10 +295,10 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     private func flushLost(now: Nanoseconds) {
         guard !lostThisSecond.isEmpty, now / Time.second != lostSecond else { return }
         let start = lostSecond * Time.second
-        let episode = recorder.beginEpisode(at: start, cause: "lost", onlineDropped: lostThisSecond.count)
+        let episode = core.recorder.beginEpisode(at: start, cause: "lost", onlineDropped: lostThisSecond.count)
         if episode != 0 {
             for i in lostThisSecond.map(Int.init) where slots[i].lostAt >= 0 {
-                if slots[i].machine.isOnline { recorder.back(episode: Int(episode), at: now) } else { slots[i].episode = episode }
+                if slots[i].machine.isOnline { core.recorder.back(episode: Int(episode), at: now) } else { slots[i].episode = episode }
             }
         }
         lostThisSecond.removeAll(keepingCapacity: true)
@@ -309,17 +308,13 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
 
     /// The network drops these sessions without a close handshake (`drop-sessions`).
     func dropSessions(fraction: Double, event: Int, now: Nanoseconds) -> Int {
-        var dropped: [Int] = []
-        for i in slots.indices where slots[i].machine.isOnline
-            && plan.dropsSession(ofDevice: Int(slots[i].device), event: event, fraction: fraction) {
-            dropped.append(i)
+        let (dropped, episode) = core.sessionsToDrop(fraction: fraction, event: event, now: now, count: slots.count) { i in
+            (Int(slots[i].device), slots[i].machine.isOnline)
         }
-        let episode = recorder.beginEpisode(at: now, cause: "drop-sessions", onlineDropped: dropped.count)
         for i in dropped {
             if episode != 0 { slots[i].episode = episode }
             closeTransport(i, abort: true)
-            let g = Int(slots[i].group)
-            let actions = slots[i].machine.transportDown(.lost, now: now, behaviour: behaviours[g])
+            let actions = slots[i].machine.transportDown(.lost, now: now, behaviour: behaviours[Int(slots[i].group)])
             transitions(i, wasOnline: true, now: now)
             apply(actions, i, now: now)
         }
@@ -335,48 +330,33 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     /// idle (so its timers are stale) and it stops counting as eligible; devices not yet joined
     /// never join. Returns how many had joined.
     func removeGroup(_ g: Int) -> Int {
-        removed[g] = true
-        var left = 0
-        for i in slots.indices where Int(slots[i].group) == g && slots[i].machine.state != .idle {
-            let wasOnline = slots[i].machine.isOnline
+        let candidates = slots.indices.filter { Int(slots[$0].group) == g }
+        return core.remove(group: g, candidates: candidates, joined: { slots[$0].machine.state != .idle }) { i in
+            let left = (wasOnline: slots[i].machine.isOnline, joining: slots[i].joining)
             closeTransport(i, abort: false)
             slots[i].generation &+= 1   // a session-end timer, a connection's late callback: stale
             slots[i].machine = DeviceMachine(random: slots[i].machine.random)
             slots[i].episode = 0
             slots[i].lostAt = -1
-            recorder.left(group: g, wasOnline: wasOnline)
-            left += 1
+            slots[i].joining = false
+            return left
         }
-        return left
     }
 
     /// A `feature-failure` starts (replacing one of the same message, as in the model).
-    func startFeatureFailure(owner: Int, message: String, groups: [(group: Int, every: Nanoseconds)], now: Nanoseconds) {
-        features.removeAll { $0.message == message }
-        features.append(FeatureFailure(owner: owner, message: message, groups: groups, since: now))
+    func startFeatureFailure(owner: Int, message: String, groups: [FeatureFailure.Target], now: Nanoseconds) {
+        core.startFeatureFailure(owner: owner, message: message, groups: groups, now: now)
     }
 
     /// The end of the `feature-failure` started by timeline event `owner`: its whole errors per
     /// entry of its groups on this loop, nil when a later one replaced it.
-    func endFeatureFailure(owner: Int, now: Nanoseconds) -> [Int]? {
-        guard let f = features.firstIndex(where: { $0.owner == owner }) else { return nil }
-        accrueFeatureErrors(now: now)
-        return features.remove(at: f).counts
-    }
+    func endFeatureFailure(owner: Int, now: Nanoseconds) -> [Int]? { core.endFeatureFailure(owner: owner, now: now) }
 
-    private func accrueFeatureErrors(now: Nanoseconds) {
-        for f in features.indices { features[f].accrue(until: now, into: &recorder) }
-    }
+    /// Blocked groups leave this loop's eligible devices (the size of its mass disconnects).
+    func setBlocked(group: Int, _ blocked: Bool) { core.recorder.setBlocked(group: group, blocked) }
 
-    func setBlocked(group: Int, _ blocked: Bool) { recorder.setBlocked(group: group, blocked) }
-    func timeline(at now: Nanoseconds, _ detail: String) { recorder.timeline(at: now, detail) }
-    func crash(at now: Nanoseconds, _ detail: String) { recorder.crash(at: now, detail: detail) }
-
-    func closeInterval(at now: Nanoseconds, backend: Recorder.BackendSample) {
-        accrueFeatureErrors(now: now)
-        recorder.memory(backend.memoryBytes)
-        recorder.closeInterval(at: now, backend: backend)
-    }
+    /// This loop's counts since the last interval boundary, `now`, for the run's one recorder.
+    func handOver(at now: Nanoseconds) -> Recorder.Part { core.handOver(at: now) }
 
     /// Counts of devices by state, for the progress display.
     func census() -> Census {

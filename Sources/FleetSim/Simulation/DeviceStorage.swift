@@ -19,6 +19,8 @@ extension Simulation {
         /// The gateway's generation when this device attached, modulo 2^16: a crash drops every
         /// device attached to the gateway, so no attached device is 65,536 generations old.
         var gatewayGeneration: UInt16 = 0
+        /// Joined and still in its first connect attempt (`DriverCore.afterEvent`).
+        var joining = false
         /// The mass disconnect this device was dropped in and has not come back from (0: none).
         var episode: UInt32 = 0
 

@@ -5,12 +5,18 @@ import LoadReport
 /// the errors so far. It is an expected count, not a message exchange: each online device of a
 /// failing group sends the message at its mean rate, so the errors since the last accrual are
 /// online × time ÷ every (kept fractional), with no per-device event and no disconnect. The
-/// simulation and each loop of a live run accrue it the same way, from their recorder.
+/// simulation and each loop of a live run accrue it the same way (`DriverCore`), from their recorder.
 struct FeatureFailure {
+    /// A group the failure reaches, and how often its devices send the failing message.
+    struct Target: Equatable {
+        var group: Int
+        var every: Nanoseconds
+    }
+
     /// The timeline event that started it.
     var owner: Int
     var message: String
-    var groups: [(group: Int, every: Nanoseconds)]
+    var groups: [Target]
     /// Errors so far per entry of `groups`, fractional.
     var errors: [Double]
     var since: Nanoseconds
@@ -18,18 +24,18 @@ struct FeatureFailure {
     /// The groups of the scenario's fleet that the failure reaches: with the `model` (nil: any) and
     /// firmware in `firmware` (nil: any), whose profile sends `message`, with its mean interval.
     static func cohort(_ scenario: Scenario, model: String?, firmware: FirmwareRange?,
-                       message: String) -> [(group: Int, every: Nanoseconds)] {
-        var matched: [(group: Int, every: Nanoseconds)] = []
+                       message: String) -> [Target] {
+        var matched: [Target] = []
         for (g, group) in scenario.fleet.enumerated() where (model == nil || group.model == model)
             && (firmware == nil || firmware!.contains(group.firmware)) {
             if let m = scenario.profiles[group.profile]?.messages.first(where: { $0.kind == message }) {
-                matched.append((g, m.every))
+                matched.append(Target(group: g, every: m.every))
             }
         }
         return matched
     }
 
-    init(owner: Int, message: String, groups: [(group: Int, every: Nanoseconds)], since: Nanoseconds) {
+    init(owner: Int, message: String, groups: [Target], since: Nanoseconds) {
         self.owner = owner
         self.message = message
         self.groups = groups

@@ -18,11 +18,9 @@ public struct Simulation {
         var firmware: FirmwareVersion
         var behaviour: DeviceBehaviour
         var lookupCost: Nanoseconds
-        var sessionLifetime: Nanoseconds?
         var warm: Bool
+        /// Its firmware is on the block list: a hello is refused before any database work.
         var blocked = false
-        /// `remove-devices`: the group has left the fleet; devices not yet joined never join.
-        var removed = false
     }
 
     enum Kind: UInt8 {
@@ -37,30 +35,27 @@ public struct Simulation {
     public let plan: FleetPlan
     /// Owns the device array; `devices` is its buffer, used directly on the hot path.
     private let storage: DeviceStorage
-    private let devices: UnsafeMutableBufferPointer<DeviceSlot>
+    let devices: UnsafeMutableBufferPointer<DeviceSlot>
     private let behaviours: UnsafeMutableBufferPointer<DeviceBehaviour>
     private let heartbeatCost: Nanoseconds
     private let groupStore: FixedArray<GroupRuntime>
-    private let groups: UnsafeMutableBufferPointer<GroupRuntime>
-    private let queue = EventQueue()
+    let groups: UnsafeMutableBufferPointer<GroupRuntime>
+    let queue = EventQueue()
     private var joins = JoinSchedule()
-    private let database: DatabaseModel
-    private let gatewayStore: FixedArray<GatewayModel>
+    /// Gateways, load balancer, admission and faults beside the database (`BackendModel`).
+    var backend: BackendModel
     private let gateways: UnsafeMutableBufferPointer<GatewayModel>
-    private let gatewaySpec: Scenario.Gateways
-    private var roundRobin = 0
-    /// Admission control, the rule the reference backend applies too; nil: off.
-    private var admission: AdmissionGate?
-    private var blockList = FirmwareBlockList()
-    private var faults = FaultState()
+    /// What the timeline's actions mean (the live runner asks the same interpreter).
+    var interpreter: TimelineInterpreter
     private let latency: Nanoseconds
     private let seed: UInt64
-    private var now: Nanoseconds = 0
+    var now: Nanoseconds = 0
 
     // MARK: Measurements
 
-    /// Counters, series, episodes and milestones: what the report is built from.
-    private var recorder: Recorder
+    /// The recorder (counters, series, episodes, milestones: what the report is built from) and
+    /// the device bookkeeping around the machine that the live loops share.
+    var core: DriverCore
     public private(set) var eventsProcessed: UInt64 = 0
 
     /// Builds the fleet and the backend model. The scenario must be valid (`ScenarioLoader`).
@@ -68,22 +63,19 @@ public struct Simulation {
         self.scenario = scenario
         self.seed = scenario.seed
         self.latency = scenario.network.latency
-        self.gatewaySpec = scenario.backend.gateways
         let intervals = Int((scenario.duration + scenario.interval - 1) / scenario.interval)
         let db = scenario.backend.database
-        database = DatabaseModel(cores: db.cores, speed: db.speed, queueTimeout: db.queueTimeout,
-                                 interval: scenario.interval, intervals: intervals)
-        gatewayStore = FixedArray((0..<max(1, scenario.backend.gateways.count)).map { _ in GatewayModel() })
-        gateways = gatewayStore.items
-        admission = scenario.backend.admission.map { AdmissionGate(policy: $0.policy, now: 0) }
+        backend = BackendModel(scenario.backend, interval: scenario.interval, intervals: intervals)
+        gateways = backend.gateways
 
         let plan = FleetPlan(scenario: scenario)
         self.plan = plan
-        recorder = Recorder(interval: scenario.interval, groups: plan.groups.count)
+        core = DriverCore(plan: plan, interval: scenario.interval)
+        interpreter = TimelineInterpreter(scenario: scenario, plan: plan)
         let groups = plan.groups.map { g in
             GroupRuntime(name: g.name, firmware: g.firmware, behaviour: g.behaviour,
                          lookupCost: g.lookup == .scan ? Nanoseconds(db.rows) * db.scanCostPerRow : db.indexedCost,
-                         sessionLifetime: g.sessionLifetime, warm: g.warm)
+                         warm: g.warm)
         }
         groupStore = FixedArray(groups)
         self.groups = groupStore.items
@@ -142,12 +134,12 @@ public struct Simulation {
             case .welcome: onWelcome(event)
             case .reject: onReject(event)
             case .linkDrop: onLinkDrop(event)
-            case .gatewayUp: onGatewayUp(event.device)
+            case .gatewayUp: backend.start(event.device)
             case .timeline: applyTimeline(event.device)
             case .faultEnd: endFault(event.device)
             case .sample:
-                sample(index: event.device)
-                progress?(Double(now) / Double(scenario.duration), recorder.onlineFraction)
+                core.closeInterval(at: now, backend: backend.sample(interval: event.device, now: now))
+                progress?(Double(now) / Double(scenario.duration), core.recorder.onlineFraction)
                 if shouldStop?() == true {
                     interrupted = true
                 }
@@ -180,12 +172,12 @@ public struct Simulation {
 
     private mutating func onJoin(_ d: Int) {
         let g = Int(devices[d].group)
-        if groups[g].removed { return }
-        recorder.joined(group: g)
-        if groups[g].warm && !groups[g].blocked, let gw = pickGateway() {
+        guard core.join(group: g) else { return }
+        devices[d].joining = true
+        if groups[g].warm && !groups[g].blocked, let gw = backend.pickGateway() {
             attach(d, gateway: gw)
             let actions = devices[d].machine.resume(now: now, behaviour: groups[g].behaviour)
-            wentOnline(d, initial: true)
+            wentOnline(d, handshake: nil)
             perform(actions, device: d)
             checkMemory(gw)
         } else {
@@ -205,25 +197,25 @@ public struct Simulation {
     private mutating func onTransportResult(_ event: SimEvent) {
         let d = event.device
         guard current(event), devices[d].link == .connecting else { return }
-        if faults.dnsFailing {
+        if backend.faults.dnsFailing {
             // The name does not resolve: the attempt never reaches the backend.
             devices[d].link = .none
-            recorder.dnsFailure()
+            core.recorder.dnsFailure()
             perform(devices[d].machine.transportDown(.connectFailed, now: now, behaviour: behaviour(d)), device: d)
             return
         }
-        guard let gw = pickGateway() else {
+        guard let gw = backend.pickGateway() else {
             devices[d].link = .none
             perform(devices[d].machine.transportDown(.connectFailed, now: now, behaviour: behaviour(d)), device: d)
             return
         }
-        if faults.httpFraction > 0,
-           FaultState.draw(seed: seed, device: d, number: devices[d].connection, salt: 0x44, fraction: faults.httpFraction) {
+        if backend.faults.httpFraction > 0,
+           FaultState.draw(seed: seed, device: d, number: devices[d].connection, salt: 0x44, fraction: backend.faults.httpFraction) {
             // The upgrade is answered with a 5xx: what that means to the device is the protocol's
             // one mapping (503 with Retry-After: try again later; 500: a failed connect).
             devices[d].link = .none
-            recorder.rejected()
-            let outcome = DeviceProtocol.TransportOutcome.http(status: faults.httpStatus, retryAfter: faults.httpRetryAfter)
+            core.recorder.rejected()
+            let outcome = DeviceProtocol.TransportOutcome.http(status: backend.faults.httpStatus, retryAfter: backend.faults.httpRetryAfter)
             switch DeviceProtocol.input(for: outcome, upgraded: false) {
             case .message(let message):
                 perform(devices[d].machine.received(message, now: now, behaviour: behaviour(d)), device: d)
@@ -232,9 +224,9 @@ public struct Simulation {
             }
             return
         }
-        if admission != nil, case .refused(_, let retryAfter) = admission!.admit(pending: gateways[gw].pending, now: now) {
+        if let retryAfter = backend.refusal(at: gw, now: now) {
             devices[d].link = .none
-            recorder.rejected()
+            core.recorder.rejected()
             let actions = devices[d].machine.received(.reject(code: DeviceCloseCode.tryAgainLater, retryAfter: retryAfter),
                                                       now: now, behaviour: behaviour(d))
             perform(actions, device: d)
@@ -269,8 +261,7 @@ public struct Simulation {
         let actions = devices[d].machine.received(.welcome, now: now, behaviour: behaviour(d))
         if devices[d].machine.isOnline {
             let latencyNs = Nanoseconds(DeviceSlot.microseconds(now) &- devices[d].attemptStartUs) * Time.microsecond
-            recorder.handshake(nanoseconds: latencyNs)
-            wentOnline(d, initial: false)
+            wentOnline(d, handshake: latencyNs)
         }
         perform(actions, device: d)
     }
@@ -279,7 +270,7 @@ public struct Simulation {
         let d = event.device
         guard current(event), devices[d].link == .attached else { return }
         let wasOnline = devices[d].machine.isOnline
-        recorder.rejected()
+        core.recorder.rejected()
         let actions = devices[d].machine.received(.reject(code: UInt16(event.aux), retryAfter: nil),
                                                   now: now, behaviour: behaviour(d))
         if wasOnline && !devices[d].machine.isOnline { wentOffline(d) }
@@ -296,18 +287,17 @@ public struct Simulation {
         perform(actions, device: d)
     }
 
-    private mutating func onGatewayUp(_ gw: Int) {
-        gateways[gw].up = true
-    }
-
     // MARK: - Actions
 
     @inline(__always)
     private mutating func perform(_ actions: Actions, device d: Int) {
+        if devices[d].joining {
+            core.afterEvent(group: Int(devices[d].group), machine: devices[d].machine, joining: &devices[d].joining)
+        }
         if actions.close { detach(d) }
         switch actions.note {
-        case .handshakeTimeout: recorder.handshakeTimeout()
-        case .ackTimeout: recorder.ackTimeout()
+        case .handshakeTimeout: core.recorder.handshakeTimeout()
+        case .ackTimeout: core.recorder.ackTimeout()
         default: break
         }
         // When the reply to what the device sends (or its transport) is already scheduled to
@@ -340,7 +330,7 @@ public struct Simulation {
         devices[d].connection &+= 1
         devices[d].link = .connecting
         devices[d].attemptStartUs = DeviceSlot.microseconds(now)
-        recorder.attempt(at: now)
+        core.recorder.attempt(at: now)
         // TCP handshake and WebSocket upgrade: two round trips.
         let result = now + 4 * latency
         queue.push(time: result, kind: Kind.transportResult.rawValue, device: d, token: devices[d].connection)
@@ -364,10 +354,10 @@ public struct Simulation {
         let arrival = now + latency
         // A `latency` fault delays the gateway's answer after the query (the handshake stays
         // pending meanwhile); the database sees its queries in the order issued, as without it.
-        let added = faults.addedLatency
-        if let end = database.issue(arrival: arrival, cost: groups[g].lookupCost) {
-            if faults.dbErrorFraction > 0,
-               FaultState.draw(seed: seed, device: d, number: token, salt: 0x55, fraction: faults.dbErrorFraction) {
+        let added = backend.faults.addedLatency
+        if let end = backend.database.issue(arrival: arrival, cost: groups[g].lookupCost) {
+            if backend.faults.dbErrorFraction > 0,
+               FaultState.draw(seed: seed, device: d, number: token, salt: 0x55, fraction: backend.faults.dbErrorFraction) {
                 // The query failed (storage): the gateway closes with 1011, as when the pool gives up.
                 queue.push(time: end + added, kind: Kind.lookupRefused.rawValue, device: d, token: token, aux: aux)
                 return end + added + latency
@@ -375,7 +365,7 @@ public struct Simulation {
             queue.push(time: end + added, kind: Kind.lookupDone.rawValue, device: d, token: token, aux: aux)
             return end + added + latency
         } else {
-            let refusal = arrival + database.queueTimeout!
+            let refusal = arrival + backend.database.queueTimeout!
             queue.push(time: refusal + added, kind: Kind.lookupRefused.rawValue, device: d, token: token, aux: aux)
             return refusal + added + latency
         }
@@ -384,37 +374,14 @@ public struct Simulation {
     @inline(__always)
     private mutating func sendHeartbeat(_ d: Int, seq: UInt32) -> Nanoseconds {
         // A heartbeat that waits past the pool timeout is never acknowledged: the device times out.
-        guard let end = database.issue(arrival: now + latency, cost: heartbeatCost) else { return .max }
+        guard let end = backend.database.issue(arrival: now + latency, cost: heartbeatCost) else { return .max }
         // A heartbeat whose query fails (`db-errors`) is not acknowledged either.
-        if faults.dbErrorFraction > 0,
-           FaultState.draw(seed: seed, device: d, number: seq, salt: 0x66, fraction: faults.dbErrorFraction) { return .max }
-        return end + faults.addedLatency + latency
+        if backend.faults.dbErrorFraction > 0,
+           FaultState.draw(seed: seed, device: d, number: seq, salt: 0x66, fraction: backend.faults.dbErrorFraction) { return .max }
+        return end + backend.faults.addedLatency + latency
     }
 
     // MARK: - Connections and gateways
-
-    private mutating func pickGateway() -> Int? {
-        let n = gateways.count
-        switch scenario.backend.loadBalancer {
-        case .roundRobin:
-            for step in 0..<n {
-                let gw = (roundRobin + step) % n
-                if gateways[gw].up {
-                    roundRobin = (gw + 1) % n
-                    return gw
-                }
-            }
-            return nil
-        case .leastConnections:
-            var best: Int?
-            for gw in 0..<n where gateways[gw].up {
-                if best == nil || gateways[gw].open + gateways[gw].pending < gateways[best!].open + gateways[best!].pending {
-                    best = gw
-                }
-            }
-            return best
-        }
-    }
 
     private mutating func attach(_ d: Int, gateway gw: Int) {
         devices[d].link = .attached
@@ -425,7 +392,7 @@ public struct Simulation {
     }
 
     /// The device closes its transport (or it is gone): release the gateway's connection.
-    private mutating func detach(_ d: Int) {
+    mutating func detach(_ d: Int) {
         if devices[d].link == .attached {
             let gw = Int(devices[d].gateway)
             if UInt16(truncatingIfNeeded: gateways[gw].generation) == devices[d].gatewayGeneration {
@@ -439,7 +406,7 @@ public struct Simulation {
     }
 
     /// The network or the backend drops a device's connection.
-    private mutating func dropConnection(_ d: Int) {
+    mutating func dropConnection(_ d: Int) {
         detach(d)
         let wasOnline = devices[d].machine.isOnline
         let actions = devices[d].machine.transportDown(.lost, now: now, behaviour: behaviour(d))
@@ -450,32 +417,22 @@ public struct Simulation {
     /// Crashes the gateway if it is over its memory limit; returns false when it crashed.
     @discardableResult
     private mutating func checkMemory(_ gw: Int) -> Bool {
-        let memory = gateways[gw].memory(gatewaySpec)
-        recorder.memory(memory)
-        guard memory > gatewaySpec.memoryLimit else { return true }
-        let detail = "gateway \(gw) out of memory at \(ReportFormat.bytes(memory)) "
-            + "(\(gateways[gw].open) connections, \(gateways[gw].pending) handshakes in flight)"
-        let dropped = takeDown(gw, for: gatewaySpec.restart, cause: "crash")
-        recorder.crash(at: now, detail: "\(detail); \(dropped) devices dropped")
+        let memory = backend.memory(gw)
+        core.recorder.memory(memory)
+        guard backend.overLimit(memory) else { return true }
+        let detail = backend.crashDetail(gw, memory: memory)
+        let dropped = takeDown(gw, for: backend.spec.restart, cause: "crash")
+        core.recorder.crash(at: now, detail: "\(detail); \(dropped) devices dropped")
         return false
     }
 
-    /// Stops a gateway: every connection on it drops; it accepts again after `down`. Returns
-    /// how many devices were attached.
+    /// Stops a gateway: every connection on it drops (a mass disconnect when they are enough);
+    /// it accepts again after `down`. Returns how many devices were attached.
     @discardableResult
-    private mutating func takeDown(_ gw: Int, for down: Nanoseconds, cause: String) -> Int {
-        // Read the gateway's own set of devices instead of the whole fleet: a crash costs its
-        // connections, not a pass over a million devices. Device order makes it deterministic
-        // and walks the device array forwards.
-        let members = gateways[gw].members
-        var dropped = UnsafeBufferPointer(start: members.items, count: members.count).map { Int($0) }
-        dropped.sort()
-        members.removeAll()
-        gateways[gw].up = false
-        gateways[gw].generation &+= 1
-        gateways[gw].open = 0
-        gateways[gw].pending = 0
-        let episode = beginEpisode(cause: cause, devices: dropped)
+    mutating func takeDown(_ gw: Int, for down: Nanoseconds, cause: String) -> Int {
+        let dropped = backend.stop(gw)
+        let onlineDropped = dropped.reduce(0) { $0 + (devices[$1].machine.isOnline ? 1 : 0) }
+        let episode = core.recorder.beginEpisode(at: now, cause: cause, onlineDropped: onlineDropped)
         for d in dropped {
             if episode != 0 && devices[d].machine.isOnline { devices[d].episode = episode }
             dropConnection(d)
@@ -484,193 +441,29 @@ public struct Simulation {
         return dropped.count
     }
 
-    // MARK: - Online accounting and storm episodes
+    // MARK: - Online accounting (`DriverCore`)
 
     @inline(__always)
-    private mutating func wentOnline(_ d: Int, initial: Bool) {
+    private mutating func wentOnline(_ d: Int, handshake: Nanoseconds?) {
         let g = Int(devices[d].group)
-        recorder.online(group: g, initial: initial)
-        if let mean = groups[g].sessionLifetime {
-            // The network ends sessions at random (exponential lifetimes).
-            let life = plan.sessionLifetime(ofDevice: d, session: devices[d].connection, mean: mean)
-            queue.push(time: now + life, kind: Kind.linkDrop.rawValue, device: d, token: devices[d].connection)
-        }
-        let e = Int(devices[d].episode)
-        if e != 0 {
-            devices[d].episode = 0
-            recorder.back(episode: e, at: now)
+        if let end = core.wentOnline(device: d, group: g, session: devices[d].connection, episode: &devices[d].episode,
+                                     joining: &devices[d].joining, now: now, handshake: handshake, initial: handshake == nil) {
+            queue.push(time: end, kind: Kind.linkDrop.rawValue, device: d, token: devices[d].connection)
         }
     }
 
     @inline(__always)
     private mutating func wentOffline(_ d: Int) {
-        recorder.offline(group: Int(devices[d].group))
+        core.wentOffline(group: Int(devices[d].group))
     }
 
-    /// Starts a mass-disconnect episode when enough devices drop at once; returns its id (0: none).
-    private mutating func beginEpisode(cause: String, devices dropped: [Int]) -> UInt32 {
-        let onlineDropped = dropped.reduce(0) { $0 + (devices[$1].machine.isOnline ? 1 : 0) }
-        return recorder.beginEpisode(at: now, cause: cause, onlineDropped: onlineDropped)
-    }
-
-    // MARK: - Timeline
-
-    private mutating func applyTimeline(_ index: Int) {
-        let event = scenario.timeline[index]
-        var detail: String
-        switch event.action {
-        case .addDevices(let group, let count, let ramp):
-            detail = "\(count) devices join group \(group)" + (ramp > 0 ? " over \(ReportFormat.duration(ramp))" : "")
-        case .block(let range):
-            blockList.block(range)
-            updateBlocked()
-            detail = "firmware \(range) blocked"
-        case .unblock(let range):
-            blockList.unblock(range)
-            updateBlocked()
-            detail = "firmware \(range) unblocked"
-        case .restartGateways(let which, let down):
-            let targets = which.map { [$0] } ?? Array(0..<gateways.count)
-            detail = (which == nil ? "all gateways" : "gateway \(which!)") + " restarted (down \(ReportFormat.duration(down)))"
-            recorder.timeline(at: now, (event.note.map { "\($0): " } ?? "") + detail)
-            for gw in targets where gw < gateways.count {
-                takeDown(gw, for: down, cause: "restart")
-            }
-            return
-        case .setDatabaseCores(let cores):
-            database.setCores(cores, at: now)
-            detail = "database capacity set to \(cores) cores"
-        case .dropSessions(let fraction):
-            var dropped: [Int] = []
-            for d in 0..<devices.count where devices[d].machine.isOnline
-                && plan.dropsSession(ofDevice: d, event: index, fraction: fraction) {
-                dropped.append(d)
-            }
-            let episode = beginEpisode(cause: "drop-sessions", devices: dropped)
-            for d in dropped {
-                if episode != 0 && devices[d].machine.isOnline { devices[d].episode = episode }
-                dropConnection(d)
-            }
-            detail = "network drops \(Int((fraction * 100).rounded()))% of sessions (\(dropped.count) devices)"
-        case .setAdmission(let a):
-            admission = a.map { AdmissionGate(policy: $0.policy, now: now) }
-            detail = a == nil ? "admission control off" : "admission control on"
-        case .outage(let duration):
-            recorder.timeline(at: now, (event.note.map { "\($0): " } ?? "") + FaultMilestone.start(event.action)!)
-            for gw in 0..<gateways.count { takeDown(gw, for: duration, cause: "outage") }
-            queue.push(time: now + duration, kind: Kind.faultEnd.rawValue, device: index)
-            return
-        case .failGateway(let gw, let duration):
-            recorder.timeline(at: now, (event.note.map { "\($0): " } ?? "") + FaultMilestone.start(event.action)!)
-            if gw < gateways.count { takeDown(gw, for: duration, cause: "gateway failure") }
-            queue.push(time: now + duration, kind: Kind.faultEnd.rawValue, device: index)
-            return
-        case .httpErrors(let fraction, let status, let retryAfter, _):
-            faults.httpFraction = fraction
-            faults.httpStatus = status
-            faults.httpRetryAfter = retryAfter
-            faults.httpOwner = index
-            detail = FaultMilestone.start(event.action)!
-        case .latency(let add, _):
-            faults.addedLatency = add
-            faults.latencyOwner = index
-            detail = FaultMilestone.start(event.action)!
-        case .dbErrors(let fraction, _):
-            faults.dbErrorFraction = fraction
-            faults.dbOwner = index
-            detail = FaultMilestone.start(event.action)!
-        case .dnsFailure:
-            faults.dnsOwner = index
-            detail = FaultMilestone.start(event.action)!
-        case .removeDevices(let name):
-            detail = FaultMilestone.start(event.action, removed: removeGroup(named: name))!
-        case .featureFailure(let model, let firmware, let message, _):
-            let matched = FeatureFailure.cohort(scenario, model: model, firmware: firmware, message: message)
-            faults.features.removeAll { $0.message == message }
-            faults.features.append(FeatureFailure(owner: index, message: message, groups: matched, since: now))
-            detail = FaultMilestone.start(event.action, matched: matched.map { groups[$0.group].name })!
-        }
-        if let duration = event.action.faultDuration {
-            queue.push(time: now + duration, kind: Kind.faultEnd.rawValue, device: index)
-        }
-        recorder.timeline(at: now, (event.note.map { "\($0): " } ?? "") + detail)
-    }
-
-    /// The end of the fault that timeline event `index` started: a milestone, and the backend
-    /// (or the name) as before unless a later fault of the same kind has taken over.
-    private mutating func endFault(_ index: Int) {
-        let action = scenario.timeline[index].action
-        var errors: [(group: String, count: Int)]?
-        switch action {
-        case .outage, .failGateway:
-            break
-        case .httpErrors:
-            if faults.httpOwner == index { faults.httpFraction = 0; faults.httpRetryAfter = nil; faults.httpOwner = -1 }
-        case .latency:
-            if faults.latencyOwner == index { faults.addedLatency = 0; faults.latencyOwner = -1 }
-        case .dbErrors:
-            if faults.dbOwner == index { faults.dbErrorFraction = 0; faults.dbOwner = -1 }
-        case .dnsFailure:
-            if faults.dnsOwner == index { faults.dnsOwner = -1 }
-        case .featureFailure:
-            if let f = faults.features.firstIndex(where: { $0.owner == index }) {
-                accrueFeatureErrors()
-                let feature = faults.features.remove(at: f)
-                errors = zip(feature.groups, feature.counts).map { (groups[$0.0.group].name, $0.1) }
-            }
-        case .addDevices, .block, .unblock, .restartGateways, .setDatabaseCores, .dropSessions, .setAdmission, .removeDevices:
-            return
-        }
-        recorder.timeline(at: now, FaultMilestone.end(action, errors: errors)!)
-    }
-
-    /// Every device of the group leaves the fleet; returns how many had joined.
-    private mutating func removeGroup(named name: String) -> Int {
-        guard let g = groups.firstIndex(where: { $0.name == name }) else { return 0 }
-        groups[g].removed = true
-        var left = 0
-        for cohort in plan.cohorts where cohort.group == g {
-            for d in cohort.first..<(cohort.first + cohort.count) where devices[d].machine.state != .idle {
-                let wasOnline = devices[d].machine.isOnline
-                detach(d)   // stale: every event of its connection and its timer
-                devices[d].machine = DeviceMachine(random: devices[d].machine.random)
-                devices[d].episode = 0
-                recorder.left(group: g, wasOnline: wasOnline)
-                left += 1
-            }
-        }
-        return left
-    }
-
-    /// `feature-failure`: the expected error replies so far (`FeatureFailure.accrue`).
-    private mutating func accrueFeatureErrors() {
-        for f in faults.features.indices { faults.features[f].accrue(until: now, into: &recorder) }
-    }
-
-    private mutating func updateBlocked() {
-        for g in groups.indices {
-            groups[g].blocked = blockList.contains(groups[g].firmware)
-            recorder.setBlocked(group: g, groups[g].blocked)
-        }
-    }
-
-    // MARK: - Sampling and report
-
-    private mutating func sample(index: Int) {
-        if !faults.features.isEmpty { accrueFeatureErrors() }
-        var memory: Int64 = 0
-        for gw in gateways where gw.up { memory += gw.memory(gatewaySpec) }
-        let backend = Recorder.BackendSample(
-            dbUtilization: database.utilization(interval: index), dbWaitS: Time.seconds(database.wait(at: now)),
-            pendingHandshakes: gateways.reduce(0) { $0 + $1.pending }, memoryBytes: memory)
-        recorder.closeInterval(at: now, backend: backend)
-    }
+    // MARK: - Report
 
     private func makeReport(wallSeconds: Double) -> Report {
         let info = Recorder.RunInfo(mode: "simulate", scenario: scenario.name, seed: scenario.seed,
                                     clockStart: scenario.clockStart, devices: plan.deviceCount,
                                     thresholds: scenario.thresholds.map { ($0.metric, $0.expression) })
-        return recorder.report(info, durationS: Time.seconds(min(now, scenario.duration)),
+        return core.recorder.report(info, durationS: Time.seconds(min(now, scenario.duration)),
                                eventsProcessed: eventsProcessed, wallS: wallSeconds)
     }
 }

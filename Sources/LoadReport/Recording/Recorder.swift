@@ -2,13 +2,14 @@ import Foundation
 
 /// What a run measured, fed by a driver with plain observations: device events as they happen
 /// (with their time, nanoseconds of scenario time) and, once per interval, a sample of the
-/// backend. The simulation engine and each event loop of a live run own one; neither knows how
-/// the other produced its observations.
+/// backend. The simulation engine owns one; a live run owns one on its coordinator, which takes
+/// in what its event loops' own recorders counted at every interval (`handOver`, `absorb`).
+/// Neither driver knows how the other produced its observations.
 ///
 /// It keeps the counters, the per-interval series, the mass-disconnect episodes and the
 /// milestones, and builds the `fleetsim.report/1` report at any time (mid-run too, so that
-/// `abort_on_fail` thresholds can be checked at every interval). Recorders of the event loops of
-/// one run (or of shards) combine like shard reports: `ReportMerge.merge` of their reports.
+/// `abort_on_fail` thresholds can be checked at every interval). Shards of a run (separate
+/// processes) combine by their reports: `ReportMerge.merge`.
 ///
 /// The event methods are inlinable and allocate nothing: they run for every device event.
 /// One recorder per thread; copies share the group table, so don't copy a recorder in use.
@@ -102,6 +103,8 @@ public struct Recorder {
     @usableFromInline var currentSecond: Int64 = -1
     @usableFromInline var attemptsThisSecond = 0
     @usableFromInline var peakAttemptsPerSecond = 0
+    /// The busiest second since the interval (or the hand-over) began.
+    @usableFromInline var intervalPeakAttempts = 0
     @usableFromInline var peakMemory: Int64 = 0
     @usableFromInline var intervalPeakMemory: Int64 = 0
 
@@ -116,9 +119,20 @@ public struct Recorder {
 
     // MARK: Device events
 
-    /// A device of `group` joined the fleet (it counts as eligible from now on).
+    /// A device of `group` joined the fleet. `connecting`: it begins its first connect attempt
+    /// and counts as eligible once that attempt is over (`settled`): a device still in its first
+    /// handshake is not yet missing, so a healthy cold start is not a dip in the online fraction.
+    /// Otherwise it counts as eligible from now on.
     @inlinable @inline(__always)
-    public mutating func joined(group: Int) { groups.items[group].joined += 1 }
+    public mutating func joined(group: Int, connecting: Bool = false) {
+        groups.items[group].joined += 1
+        if connecting { groups.items[group].joining += 1 }
+    }
+
+    /// A device of `group` ended its first connect attempt (welcomed, or failed): it counts as
+    /// eligible from now on.
+    @inlinable @inline(__always)
+    public mutating func settled(group: Int) { groups.items[group].joining -= 1 }
 
     /// A connect attempt began at `now`.
     @inlinable @inline(__always)
@@ -130,7 +144,7 @@ public struct Recorder {
             attemptsThisSecond = 0
         }
         attemptsThisSecond += 1
-        if attemptsThisSecond > peakAttemptsPerSecond { peakAttemptsPerSecond = attemptsThisSecond }
+        if attemptsThisSecond > intervalPeakAttempts { intervalPeakAttempts = attemptsThisSecond }
     }
 
     /// A device went online; `initial`: it joined already online (a warm fleet), which is not a connect.
@@ -165,8 +179,10 @@ public struct Recorder {
     @inlinable @inline(__always) public mutating func featureErrors(_ count: Int) { counters.featureErrors += count }
 
     /// A device of `group` left the fleet (powered off, removed): it is no longer eligible.
-    public mutating func left(group: Int, wasOnline: Bool) {
+    /// `settled`: its first attempt was over.
+    public mutating func left(group: Int, wasOnline: Bool, settled: Bool = true) {
         if wasOnline { offline(group: group) }
+        if !settled { groups.items[group].joining -= 1 }
         groups.items[group].joined -= 1
     }
 
@@ -224,10 +240,11 @@ public struct Recorder {
         return n
     }
 
-    /// Joined devices whose firmware is allowed to connect.
+    /// Joined devices whose firmware is allowed to connect and whose first attempt is over (or
+    /// who are online): the denominator of the online fraction.
     public var eligibleCount: Int {
         var n = 0
-        for g in groups.items where !g.blocked { n += g.joined }
+        for g in groups.items where !g.blocked { n += g.joined - g.joining }
         return n
     }
 
@@ -270,6 +287,8 @@ public struct Recorder {
         series.handshakeP99Ms.append(intervalHandshakes.percentileMs(99))
         peakMemory = max(peakMemory, intervalPeakMemory)
         intervalPeakMemory = backend.memoryBytes
+        peakAttemptsPerSecond = max(peakAttemptsPerSecond, intervalPeakAttempts)
+        intervalPeakAttempts = attemptsThisSecond
 
         let sample = MilestoneTracker.Sample(
             t: now, interval: interval, online: eligibleOnline, eligible: eligible,
@@ -287,8 +306,9 @@ public struct Recorder {
 
     /// The report of everything recorded so far; `durationS` is the scenario time covered.
     /// Counts of the interval still open are included in the totals, not in the series.
+    /// `massDisconnects`: those recorded elsewhere (a live run's loops), besides this recorder's.
     public func report(_ info: RunInfo, durationS: Double, eventsProcessed: UInt64? = nil,
-                       wallS: Double? = nil) -> Report {
+                       wallS: Double? = nil, massDisconnects: [Report.MassDisconnect] = []) -> Report {
         var totals = self.totals
         totals.add(counters)
         let fractions = ReportRules.onlineFractions(series)
@@ -308,13 +328,10 @@ public struct Recorder {
             eventsProcessed: eventsProcessed, wallS: wallS)
         summary.dnsFailures = totals.dnsFailures > 0 ? totals.dnsFailures : nil
         summary.featureErrors = totals.featureErrors > 0 ? totals.featureErrors : nil
-        let list = episodes.dropFirst().map { e in
-            Report.MassDisconnect(tS: Double(e.t) / 1e9, cause: e.cause, devices: e.devices,
-                                  to50PctS: e.t50.map { Double($0 - e.t) / 1e9 },
-                                  to95PctS: e.t95.map { Double($0 - e.t) / 1e9 })
-        }
-        let storm = ReportRules.storm(episodes: Array(list), attempts: totals.connectAttempts, connects: totals.connects,
-                                      peakReconnectRatePerS: Double(peakAttemptsPerSecond))
+        var list = self.massDisconnects
+        if !massDisconnects.isEmpty { list = (list + massDisconnects).sorted { $0.tS < $1.tS } }
+        let storm = ReportRules.storm(episodes: list, attempts: totals.connectAttempts, connects: totals.connects,
+                                      peakReconnectRatePerS: Double(max(peakAttemptsPerSecond, intervalPeakAttempts)))
         return Report(mode: info.mode, scenario: info.scenario, seed: info.seed, clockStart: info.clockStart,
                       summary: summary, storm: storm, milestones: sortedMilestones, series: series,
                       thresholds: info.thresholds.map { Report.ThresholdResult(metric: $0.metric, expression: $0.expression) },
@@ -326,9 +343,11 @@ public struct Recorder {
 /// check per event).
 @usableFromInline
 final class GroupTallies {
-    @usableFromInline struct Tally {
+    @usableFromInline struct Tally: Sendable {
         @usableFromInline var joined = 0
         @usableFromInline var online = 0
+        /// Joined and still in their first connect attempt.
+        @usableFromInline var joining = 0
         @usableFromInline var blocked = false
         @usableFromInline init() {}
     }
