@@ -71,3 +71,20 @@ enum DatabaseCostReading {
             + statedKey + String(format: " (stated = scenario cost ÷ time_scale %g), or run on a quieter machine", timeScale)
     }
 }
+
+extension LiveRunner {
+    /// The database's stated and real costs from the last scrape of every endpoint.
+    func databaseCosts() -> DatabaseCosts? {
+        DatabaseCostReading.read(Array(lastScraped.values), scenario: scenario, timeScale: options.timeScale)
+    }
+
+    /// The database line and any warning, for the operator, before the devices start.
+    func announceDatabase() {
+        guard let db = databaseCosts() else { return }
+        options.notice?("database: \(db.rows) rows, \(db.workers) workers; " + db.summaryLines.joined(separator: "; "))
+        for w in db.warnings {
+            logger.warning("\(w)")
+            options.notice?("warning: " + w)
+        }
+    }
+}

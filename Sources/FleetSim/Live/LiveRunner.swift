@@ -66,7 +66,7 @@ public final class LiveRunner {
     private var lastCrashes: Double = 0
     private var lastSample = Recorder.BackendSample()
     /// The last successful scrape of each `observe` endpoint: the report's `database` section.
-    private var lastScraped: [String: PrometheusText] = [:]
+    var lastScraped: [String: PrometheusText] = [:]
     private var hookRunner: HookRunner?
     /// What the timeline's actions mean, and which fault is in force: the simulation's interpreter.
     private var interpreter: TimelineInterpreter
@@ -162,16 +162,7 @@ public final class LiveRunner {
             }.wait()
         }
         // Before the devices start: what the database is, what it costs here, what it states.
-        if !observe.isEmpty {
-            _ = scrape(observe, at: 0)
-            if let db = databaseCosts() {
-                options.notice?("database: \(db.rows) rows, \(db.workers) workers; " + db.summaryLines.joined(separator: "; "))
-                for w in db.warnings {
-                    logger.warning("\(w)")
-                    options.notice?("warning: " + w)
-                }
-            }
-        }
+        if !observe.isEmpty { _ = scrape(observe, at: 0); announceDatabase() }
         for d in drivers { try d.loop.submit { d.start() }.wait() }
 
         let series = try SeriesLog(path: options.folder + "/series.jsonl", info: info, intervalS: Time.seconds(scenario.interval))
@@ -484,11 +475,6 @@ public final class LiveRunner {
         lastSample = Recorder.BackendSample(dbUtilization: busyN == 0 ? 0 : min(1, busy / Double(busyN)), dbWaitS: wait,
                                             pendingHandshakes: Int(pending), memoryBytes: Int64(memory))
         return lastSample
-    }
-
-    /// The database's stated and real costs from the last scrape of every endpoint.
-    private func databaseCosts() -> DatabaseCosts? {
-        DatabaseCostReading.read(Array(lastScraped.values), scenario: scenario, timeScale: options.timeScale)
     }
 
     /// Counts a failed scrape; the first is a warning, later ones debug messages (the count is in
