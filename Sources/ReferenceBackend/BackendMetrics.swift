@@ -149,7 +149,7 @@ final class BackendMetrics: Sendable {
         slower = byKind { counter(BackendMetricName.databaseSlowerTotal, "Queries that really took longer than their stated cost (not shortened), by kind.", [("kind", $0.rawValue)]) }
         slowerSeconds = byKind { counter(BackendMetricName.databaseSlowerSecondsTotal, "Real seconds of the queries slower than their stated cost, by kind.", [("kind", $0.rawValue)]) }
         slowerStatedSeconds = byKind { counter(BackendMetricName.databaseSlowerStatedSecondsTotal, "Stated seconds of the queries slower than their stated cost, by kind (real over stated: how much slower).", [("kind", $0.rawValue)]) }
-        probe = byKind { gauge(BackendMetricName.databaseProbeSeconds, "Median real lookup measured at start, before the listener opened, by kind (0: not measured).", [("kind", $0.rawValue)]) }
+        probe = Dictionary(uniqueKeysWithValues: [QueryKind.indexed, .scan].map { kind in (kind, gauge(BackendMetricName.databaseProbeSeconds, "Median real lookup measured at start, before the listener opened, by kind (0: not measured).", [("kind", kind.rawValue)])) })
         rows = gauge(BackendMetricName.databaseRows, "Rows in the devices table when the backend started (what a scan reads).")
         let lastSeenPending = gauge("fleetsim_backend_last_seen_pending", "Heartbeat last_seen updates not yet written.")
         lastSeenWritten = counter("fleetsim_backend_last_seen_written_total", "last_seen updates written.")

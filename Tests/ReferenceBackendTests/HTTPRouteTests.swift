@@ -55,6 +55,13 @@ import Testing
         ("fleetsim_backend_fault_delayed_total", "counter", "Answers to a hello or a heartbeat sent late by the latency fault (/admin/fault)."),
         ("fleetsim_backend_fault_active", "gauge", "1 while a fault injected by /admin/fault is on, by kind."),
         ("fleetsim_backend_db_queue_length", "gauge", "Database jobs waiting for a worker."),
+        ("fleetsim_backend_db_stated_cost_seconds", "gauge", "Stated cost of one query by kind (touch: one last_seen update), in wall-clock seconds: a worker is held this long even when the real query is faster. 0: none stated."),
+        ("fleetsim_backend_db_padding_seconds_total", "counter", "Seconds database workers are held beyond their real queries to honour the stated costs (stated − real; slept with the query or a few queries later), by kind."),
+        ("fleetsim_backend_db_slower_than_stated_total", "counter", "Queries that really took longer than their stated cost (not shortened), by kind."),
+        ("fleetsim_backend_db_slower_than_stated_seconds_total", "counter", "Real seconds of the queries slower than their stated cost, by kind."),
+        ("fleetsim_backend_db_slower_than_stated_stated_seconds_total", "counter", "Stated seconds of the queries slower than their stated cost, by kind (real over stated: how much slower)."),
+        ("fleetsim_backend_db_probe_seconds", "gauge", "Median real lookup measured at start, before the listener opened, by kind (0: not measured)."),
+        ("fleetsim_backend_db_rows", "gauge", "Rows in the devices table when the backend started (what a scan reads)."),
         ("fleetsim_backend_db_workers", "gauge", "Database worker threads."),
         ("fleetsim_backend_db_workers_busy", "gauge", "Database workers running a job now."),
         ("fleetsim_backend_db_busy_fraction", "gauge", "Fraction of database worker time spent in queries over the last second."),
@@ -106,6 +113,15 @@ import Testing
                 expected.insert("\(name)_count{kind=\"\(kind)\"}")
             }
             expected.insert("fleetsim_backend_process_info{pid=\"\(getpid())\",shares_port=\"false\"}")
+            // The stated-cost database, by kind; its start-up probe for the two lookups.
+            for name in ["fleetsim_backend_db_stated_cost_seconds", "fleetsim_backend_db_padding_seconds_total",
+                         "fleetsim_backend_db_slower_than_stated_total", "fleetsim_backend_db_slower_than_stated_seconds_total",
+                         "fleetsim_backend_db_slower_than_stated_stated_seconds_total"] {
+                expected.remove(name)
+                for kind in ["indexed", "scan", "touch"] { expected.insert("\(name){kind=\"\(kind)\"}") }
+            }
+            expected.remove("fleetsim_backend_db_probe_seconds")
+            for kind in ["indexed", "scan"] { expected.insert("fleetsim_backend_db_probe_seconds{kind=\"\(kind)\"}") }
             #expect(series.subtracting(expected).isEmpty, "new: \(series.subtracting(expected).sorted())")
             #expect(expected.subtracting(series).isEmpty, "missing: \(expected.subtracting(series).sorted())")
         }
