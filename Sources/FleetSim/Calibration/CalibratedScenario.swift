@@ -47,6 +47,10 @@ public enum CalibratedScenario {
         }
         out.append(Value(path: ["backend", "database", "heartbeat_cost"], value: duration(result.heartbeatS * k),
                          why: "\(wall(result.heartbeatS)) per heartbeat, from \(result.heartbeatSource)"))
+        if let m = result.memoryBase {
+            out.append(Value(path: ["backend", "gateways", "memory_base"], value: bytes(m),
+                             why: "anonymous memory of a backend process before the held connections (after the handshakes above)"))
+        }
         if let m = result.memoryPerConnection {
             out.append(Value(path: ["backend", "gateways", "per_connection"], value: bytes(m),
                              why: "anonymous memory of the backend with \(result.connectionsHeld) connections held open, per connection"))

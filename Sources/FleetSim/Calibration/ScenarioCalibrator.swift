@@ -57,6 +57,8 @@ public enum ScenarioCalibrator {
         /// Rows of the backend's table when it says (`/metrics`), else nil.
         public var rows: Int?
         public var workers: Int?
+        /// The backend's anonymous memory before the held connections (per process), bytes.
+        public var memoryBase: Double?
         public var memoryPerConnection: Double?
         public var connectionsHeld: Int
         public var memoryPerPending: Double?
@@ -145,6 +147,9 @@ public enum ScenarioCalibrator {
         if let a = before?.sum(memoryName), let b = open?.sum(memoryName), !held.isEmpty {
             memoryPerConnection = max(0, (b - a) / Double(held.count))
         }
+        // Per process: the model's gateway is one backend process.
+        let processes = Double(max(1, metrics.count))
+        let memoryBase = before?.sum(memoryName).map { $0 / processes }
         var heartbeatS = max(0, Statistics.median(beats) - rtt)
         var heartbeatSource = "heartbeat → ack over the round trip (no metrics: the database work may be after the ack)"
         let touch = ["kind": "touch"]
@@ -185,7 +190,7 @@ public enum ScenarioCalibrator {
         let workers = total(flushed ?? open, BackendMetricName.databaseWorkers, [:]).map { Int($0) }
         return Result(target: url, measuredAt: Date(), timeScale: timeScale, roundTripS: rtt, profiles: profiles,
                       heartbeatS: heartbeatS, heartbeatSource: heartbeatSource, rows: rows, workers: workers,
-                      memoryPerConnection: memoryPerConnection, connectionsHeld: held.count, memoryPerPending: memoryPerPending,
+                      memoryBase: memoryBase, memoryPerConnection: memoryPerConnection, connectionsHeld: held.count, memoryPerPending: memoryPerPending,
                       queriesPerS: queriesPerS, loadSeconds: load.seconds, loadBusy: busy,
                       peakPending: points.map { Int($0.0) }.max())
     }
