@@ -51,7 +51,7 @@ struct BackendOptions: ParsableArguments {
     @Option(name: .customLong("memory-limit"), help: ArgumentHelp("Anonymous resident memory (heap, not the mapped registry file) past which the backend 'crashes' like the 2020 backends: drops every connection, counts a crash and reopens after --restart-delay. E.g. 2GiB. Default: none.", valueName: "size"))
     var memoryLimit: String?
 
-    @Option(name: .customLong("pending-memory"), help: ArgumentHelp("Memory each handshake holds while its lookup waits for the database (request context, result rows), returned when the query has run or expired: a pile-up of pending handshakes is what trips --memory-limit. E.g. 2MiB. Default: 0.", valueName: "size"))
+    @Option(name: .customLong("pending-memory"), help: ArgumentHelp("Memory each handshake holds while its lookup waits for the database (request context, result rows), returned when the query has run or expired: a pile-up of pending handshakes is what trips --memory-limit. Stated, not allocated: the guard adds it to the real anonymous memory, so that a reconnect wave is not slowed by how fast the machine zeroes pages. E.g. 2MiB. Default: 0.", valueName: "size"))
     var pendingMemory: String?
 
     @Option(name: .customLong("scan-cost"), help: ArgumentHelp("Stated cost of a lookup by scan: the database worker is held this long even when the real scan of the table is faster (a database of a stated capacity: --db-workers ÷ this, whatever the machine). A real scan slower than this is not shortened; it is counted and said at start and in /metrics. E.g. 40ms. Default: none (a scan takes what it takes).", valueName: "duration"))

@@ -24,8 +24,8 @@ struct RolloutCheckCommand: ParsableCommand {
         --sweep share=0..100%:5% and --sweep FIELD=v1,v2,… (any --set path) print a table and \
         chart it in rollout.html instead (exit 0). \
         --verify-live then checks the model live: one live run (the scenario's time_scale, the \
-        standard perturbation) one step below and one step above the recovery boundary (the \
-        search's precision or 1% of the fleet, whichever is larger) and at the planned share, \
+        standard perturbation) one step below and one step above the recovery boundary's spread \
+        across seeds (the step: the search's precision or 1% of the fleet, whichever is larger) and at the planned share, \
         against the embedded backend or --target; prints predicted against live, writes each \
         live run's report beside rollout.json and charts them in rollout.html. Exit 4 when the \
         model and the live backend disagree (a finding: every report is written), else 1 when \
@@ -131,7 +131,8 @@ struct RolloutCheckCommand: ParsableCommand {
     /// the live runs on both sides of it.
     func verify(_ check: RolloutCheck, base: Scenario, shares: [Double]?, folder: String) throws -> RolloutReport {
         var report = check.run()
-        let boundary = report.recovery?.min ?? 0
+        let recovery = report.recovery ?? RolloutReport.Boundary(perSeed: [0], firstUnhealthy: [nil], probes: [[]])
+        let boundary = recovery.median
         let live = self.target ?? base.live.target
         if let live, let first = LiveRunner.unsupportedActions(base, target: live).first {
             throw CLIFailure.input("\(scenario): timeline[\(first.index)]: \(first.action) cannot be applied to target \(live): give it a hook")
@@ -152,10 +153,10 @@ struct RolloutCheckCommand: ParsableCommand {
         report.sweep = RolloutReport.Sweep(field: nil, rows: rows)
         report.simulations += rows.count * check.seeds.count * 2
         if !quiet {
-            FileHandle.standardError.write(Data(("model: recovery boundary \(RolloutRenderer.percent(boundary)); live runs at ×\(o.timeScale) against \(live ?? "the embedded backend")\n").utf8))
+            FileHandle.standardError.write(Data(("model: recovery boundary \(RolloutRenderer.percent(boundary)) (\(RolloutRenderer.percent(recovery.min))–\(RolloutRenderer.percent(recovery.max)) across seeds); live runs at ×\(o.timeScale) against \(live ?? "the embedded backend")\n").utf8))
         }
         let stop = Signals.stopLatch()
-        report.verification = verification.run(boundary: boundary, planned: report.planned, shouldStop: { stop.isReleased }) { line in
+        report.verification = verification.run(boundary: recovery, planned: report.planned, shouldStop: { stop.isReleased }) { line in
             if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         }
         report.wallS += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9

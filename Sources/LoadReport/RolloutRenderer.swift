@@ -83,7 +83,7 @@ public enum RolloutRenderer {
             return "Live verification incomplete: \(v.points.count - run.count) of \(v.points.count) live runs did not finish (see their reports)."
         }
         if v.agrees {
-            return "The live backend agrees with the model on both sides of the recovery boundary (\(percent(v.boundary)), step \(percent(v.step)))."
+            return "The live backend agrees with the model on both sides of the recovery boundary (\(percent(v.boundary)), \(percent(v.boundaryLow))–\(percent(v.boundaryHigh)) across seeds; step \(percent(v.step)))."
         }
         let bad = v.points.filter { !$0.agrees }.map { "\(percent($0.share)) (\($0.role))" }.joined(separator: ", ")
         return "The model and the live backend DISAGREE at \(bad): the model's boundary cannot be trusted for this backend; calibrate it (fleetsim calibrate) and check again."

@@ -1,8 +1,11 @@
 /// `rollout-check --verify-live`: the model's prediction at a few shares around its recovery
 /// boundary, and what live runs against a real backend showed at the same shares.
 public struct RolloutVerificationReport: Codable, Sendable, Equatable {
-    /// The recovery boundary the points are placed around (the worst seed's, as the gate uses).
+    /// The model's recovery boundary (the median over seeds) and its spread across seeds: the
+    /// points lie one step outside the spread, where every seed gives the same verdict.
     public var boundary: Double
+    public var boundaryLow: Double
+    public var boundaryHigh: Double
     /// The distance of the points from the boundary: the search's precision or 1% of the fleet,
     /// whichever is larger.
     public var step: Double
@@ -12,8 +15,11 @@ public struct RolloutVerificationReport: Codable, Sendable, Equatable {
     public var points: [Point]
     public var wallS: Double
 
-    public init(boundary: Double, step: Double, target: String, timeScale: Double, points: [Point], wallS: Double) {
+    public init(boundary: Double, low: Double, high: Double, step: Double, target: String, timeScale: Double,
+                points: [Point], wallS: Double) {
         self.boundary = boundary
+        self.boundaryLow = low
+        self.boundaryHigh = high
         self.step = step
         self.target = target
         self.timeScale = timeScale
@@ -81,6 +87,8 @@ public struct RolloutVerificationReport: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case boundary, step, target, points
+        case boundaryLow = "boundary_low"
+        case boundaryHigh = "boundary_high"
         case timeScale = "time_scale"
         case wallS = "wall_s"
     }

@@ -118,7 +118,7 @@ final class BackendMetrics: Sendable {
             ($0, counter("fleetsim_backend_handshakes_total", "Device handshakes (hello) by outcome.", [("outcome", $0.rawValue)]))
         })
         let pendingGauge = gauge(BackendMetricName.handshakesPending, "Handshakes waiting for the database, including ones whose device has gone.")
-        let pendingMemory = gauge("fleetsim_backend_handshakes_pending_memory_bytes", "Memory held by handshakes waiting for the database (--pending-memory each).")
+        let pendingMemory = gauge(BackendMetricName.pendingMemoryBytes, "Memory held by handshakes waiting for the database (--pending-memory each, stated: the memory guard adds it to the anonymous memory).")
         heartbeats = counter("fleetsim_backend_heartbeats_total", "Heartbeats acknowledged.")
         rejects = Dictionary(uniqueKeysWithValues: RejectCause.allCases.map {
             ($0, counter("fleetsim_backend_rejects_total", "Requests, messages and connections turned away, by cause.", [("cause", $0.rawValue)]))
@@ -160,7 +160,7 @@ final class BackendMetrics: Sendable {
         gauge("fleetsim_backend_process_info", "This process (with --processes N, each answers /metrics for itself: scrape by pid).",
               processLabels).set(to: 1)
         let resident = gauge("process_resident_memory_bytes", "Resident memory of this process.")
-        let anonymous = gauge(BackendMetricName.memoryAnonymousBytes, "Anonymous resident memory (what the memory guard compares with its limit).")
+        let anonymous = gauge(BackendMetricName.memoryAnonymousBytes, "Anonymous resident memory (the memory guard compares it, plus the pending handshakes' stated memory, with its limit).")
         let cpu = counter("process_cpu_seconds_total", "User and system CPU time of this process.")
         scrape = ScrapeSeries(handshakesPending: pendingGauge, pendingMemoryBytes: pendingMemory, faultActive: faultActive,
                               dbQueueLength: queueLength, dbWorkers: workers, dbWorkersBusy: workersBusy,

@@ -368,7 +368,8 @@ public final class ReferenceBackend: @unchecked Sendable {  // every mutable fie
             let reader = configuration.memoryReader ?? { ProcessStats.anonymousBytes() }
             timers.append(loop.scheduleRepeatedTask(initialDelay: configuration.memoryCheckInterval,
                                                     delay: configuration.memoryCheckInterval) { [weak self] _ in
-                guard let self, core.isListening, reader() > limit else { return }
+                // Real memory, plus what the pending handshakes hold as stated (`PendingMemory`).
+                guard let self, core.isListening, reader() + core.pendingMemory.heldBytes > limit else { return }
                 self.restart(countAsCrash: true)
             })
         }

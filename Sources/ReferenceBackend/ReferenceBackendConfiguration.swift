@@ -33,10 +33,12 @@ public struct ReferenceBackendConfiguration: Sendable, Codable {
     public var admission = AdmissionLimits()
     /// Anonymous resident memory in bytes (heap and stacks, not the mapped registry file) past which
     /// the backend "crashes": it drops every connection, counts
-    /// a crash and reopens its listener after `restartDelay`. nil: no guard.
+    /// a crash and reopens its listener after `restartDelay`. The guard adds the pending handshakes'
+    /// stated memory (`pendingMemory` each). nil: no guard.
     public var memoryLimit: Int?
     /// Memory each handshake holds while it waits for its lookup (request context, result rows):
-    /// real resident memory, returned when the query has run or expired, or at a crash. 0: none.
+    /// stated, added to the real anonymous memory the guard reads (`PendingMemory`), returned when
+    /// the query has run or expired, or at a crash. 0: none.
     public var pendingMemory = 0
     /// A lookup that waits longer than this for a database worker is not run and the device is
     /// closed with 1011 (a connection pool's acquire timeout). nil: lookups wait as long as it takes.

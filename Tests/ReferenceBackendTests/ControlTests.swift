@@ -111,11 +111,10 @@ import Testing
         }
     }
 
-    @Test func aPendingHandshakeHoldsRealMemoryUntilItsQueryHasRun() async throws {
+    @Test func aPendingHandshakeHoldsItsStatedMemoryUntilItsQueryHasRun() async throws {
         try await withBackend({ $0.pendingMemory = 8 << 20 }) { backend, port in
             let gate = DatabaseGate(backend)
             defer { gate.release() }
-            let before = ProcessStats.anonymousBytes()
             var devices: [TestConnection] = []
             for i in 0..<3 {
                 let (c, _) = try await TestConnection.upgrade(port: port)
@@ -125,11 +124,38 @@ import Testing
             #expect(await eventually { backend.stats.pendingHandshakes == 3 })
             let metrics = try await TestConnection.http(port: port, path: "/metrics").body
             #expect(metricValue(metrics, "fleetsim_backend_handshakes_pending_memory_bytes") == Double(24 << 20))
-            #expect(ProcessStats.anonymousBytes() - before >= 20 << 20, "the memory guard sees it: it is resident")
             devices[0].close()   // a device that gives up does not give the memory back: its query still waits
+            #expect(backend.core.pendingMemory.heldBytes == 24 << 20)
             gate.release()
             for d in devices.dropFirst() { #expect(try await d.next() == .text("{\"type\":\"welcome\"}")) }
             #expect(await eventually { backend.core.pendingMemory.heldBytes == 0 })
+        }
+    }
+
+    @Test func pendingHandshakesTripTheMemoryGuardWithTheirStatedMemory() async throws {
+        // Real memory stays under the limit; three pending handshakes of 4 MiB each take it over.
+        try await withBackend({
+            $0.pendingMemory = 4 << 20
+            $0.memoryLimit = 10 << 20
+            $0.memoryReader = { 1 << 20 }
+            $0.memoryCheckInterval = .milliseconds(20)
+        }) { backend, port in
+            let gate = DatabaseGate(backend)
+            defer { gate.release() }
+            var devices: [TestConnection] = []
+            for i in 0..<2 {
+                let (c, _) = try await TestConnection.upgrade(port: port)
+                try await c!.send(text: hello(DeviceRegistry.seededUUID(index: i), "3.7.2"))
+                devices.append(c!)
+            }
+            #expect(await eventually { backend.stats.pendingHandshakes == 2 })
+            try await Task.sleep(nanoseconds: 100_000_000)
+            #expect(backend.stats.crashes == 0, "1 MiB real + 8 MiB pending is under 10 MiB")
+            let (c, _) = try await TestConnection.upgrade(port: port)
+            try await c!.send(text: hello(DeviceRegistry.seededUUID(index: 2), "3.7.2"))
+            devices.append(c!)
+            #expect(await eventually { backend.stats.crashes == 1 }, "1 MiB real + 12 MiB pending is over 10 MiB")
+            #expect(backend.core.pendingMemory.heldBytes == 0, "a crash gives the pending memory back")
         }
     }
 

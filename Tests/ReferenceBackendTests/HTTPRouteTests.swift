@@ -49,7 +49,7 @@ import Testing
         ("fleetsim_backend_upgrades_total", "counter", "WebSocket upgrades completed."),
         ("fleetsim_backend_handshakes_total", "counter", "Device handshakes (hello) by outcome."),
         ("fleetsim_backend_handshakes_pending", "gauge", "Handshakes waiting for the database, including ones whose device has gone."),
-        ("fleetsim_backend_handshakes_pending_memory_bytes", "gauge", "Memory held by handshakes waiting for the database (--pending-memory each)."),
+        ("fleetsim_backend_handshakes_pending_memory_bytes", "gauge", "Memory held by handshakes waiting for the database (--pending-memory each, stated: the memory guard adds it to the anonymous memory)."),
         ("fleetsim_backend_heartbeats_total", "counter", "Heartbeats acknowledged."),
         ("fleetsim_backend_rejects_total", "counter", "Requests, messages and connections turned away, by cause."),
         ("fleetsim_backend_fault_delayed_total", "counter", "Answers to a hello or a heartbeat sent late by the latency fault (/admin/fault)."),
@@ -78,7 +78,7 @@ import Testing
         ("fleetsim_backend_blocked_ranges", "gauge", "Firmware ranges on the block list."),
         ("fleetsim_backend_process_info", "gauge", "This process (with --processes N, each answers /metrics for itself: scrape by pid)."),
         ("process_resident_memory_bytes", "gauge", "Resident memory of this process."),
-        ("fleetsim_backend_memory_anonymous_bytes", "gauge", "Anonymous resident memory (what the memory guard compares with its limit)."),
+        ("fleetsim_backend_memory_anonymous_bytes", "gauge", "Anonymous resident memory (the memory guard compares it, plus the pending handshakes' stated memory, with its limit)."),
         ("process_cpu_seconds_total", "counter", "User and system CPU time of this process."),
     ]
 

@@ -5,6 +5,7 @@ public enum BackendMetricName {
     public static let databaseWaitSeconds = "fleetsim_backend_db_wait_seconds"
     public static let memoryAnonymousBytes = "fleetsim_backend_memory_anonymous_bytes"
     public static let handshakesPending = "fleetsim_backend_handshakes_pending"
+    public static let pendingMemoryBytes = "fleetsim_backend_handshakes_pending_memory_bytes"
     public static let crashesTotal = "fleetsim_backend_crashes_total"
     // The stated-cost database, by `kind` (indexed, scan, touch): what is stated, what was done.
     public static let databaseQuerySeconds = "fleetsim_backend_db_query_duration_seconds"

@@ -457,7 +457,8 @@ public final class LiveRunner {
                 got += 1
                 if let b = m.sum(BackendMetricName.databaseBusyFraction) { busy += b; busyN += 1 }
                 wait = max(wait, m.max(BackendMetricName.databaseWaitSeconds) ?? 0)
-                memory += m.sum(BackendMetricName.memoryAnonymousBytes) ?? 0
+                // What the memory guard compares with its limit: real memory plus the stated pending memory.
+                memory += (m.sum(BackendMetricName.memoryAnonymousBytes) ?? 0) + (m.sum(BackendMetricName.pendingMemoryBytes) ?? 0)
                 pending += m.sum(BackendMetricName.handshakesPending) ?? 0
                 crashes += m.sum(BackendMetricName.crashesTotal) ?? 0
             } catch {

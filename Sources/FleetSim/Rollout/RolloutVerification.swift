@@ -4,7 +4,7 @@ import LoadReport
 import Logging
 
 /// Predict, then verify live: the model's verdict one step below and one step above its recovery
-/// boundary (and at the planned share), each checked by a live run of the same probe scenario
+/// boundary's spread across seeds (and at the planned share), each checked by a live run of the same probe scenario
 /// (the standard perturbation included) against the embedded backend or a target.
 ///
 /// The model's prediction and the live verdict use one judge (`HealthJudge`, as the search's
@@ -26,15 +26,16 @@ public struct RolloutVerification {
     /// the fleet, whichever is larger.
     public var step: Double { max(check.precision, 0.01) }
 
-    /// The shares to run: one step below and one above `boundary`, snapped to whole devices, and
-    /// `planned` when it is neither.
-    public func points(boundary: Double, planned: Double) -> [(role: String, share: Double)] {
+    /// The shares to run: one step below the lowest seed's recovery boundary and one above the
+    /// highest's (`low`, `high`: inside that spread the model itself gives both verdicts, so a live
+    /// run there tests nothing), snapped to whole devices, and `planned` when it is neither.
+    public func points(low: Double, high: Double, planned: Double) -> [(role: String, share: Double)] {
         let size = Double(max(1, check.scenario.rolloutFleetSize))
         func snap(_ share: Double) -> Double { (min(1, max(0, share)) * size).rounded() / size }
         var out: [(role: String, share: Double)] = []
-        let below = snap(boundary - step), above = snap(boundary + step)
-        if below < boundary || boundary == 0 { out.append(("below", below)) }
-        if above > boundary { out.append(("above", above)) }
+        let below = snap(low - step), above = snap(high + step)
+        if below < low || low == 0 { out.append(("below", below)) }
+        if above > high { out.append(("above", above)) }
         let p = snap(planned)
         if !out.contains(where: { abs($0.share - p) < 0.5 / size }) { out.append(("planned", p)) }
         return out.sorted { $0.share < $1.share }
@@ -53,10 +54,10 @@ public struct RolloutVerification {
     /// Runs the model at every point (over the check's seeds), then one live run per point.
     /// `shouldStop` ends the live run in progress (its report is kept, marked incomplete) and
     /// skips the rest; `progress` receives a line per step for the operator.
-    public func run(boundary: Double, planned: Double, shouldStop: @escaping () -> Bool,
+    public func run(boundary: RolloutReport.Boundary, planned: Double, shouldStop: @escaping () -> Bool,
                     progress: (String) -> Void = { _ in }) -> RolloutVerificationReport {
         let started = Date()
-        let shares = points(boundary: boundary, planned: planned)
+        let shares = points(low: boundary.min, high: boundary.max, planned: planned)
         let predicted = predict(shares.map(\.share))
         var result: [RolloutVerificationReport.Point] = []
         let target = options.target ?? "the embedded backend"
@@ -92,8 +93,9 @@ public struct RolloutVerification {
                             p.incomplete != nil ? "incomplete" : p.agrees ? "agree" : "DISAGREE"))
             result.append(p)
         }
-        return RolloutVerificationReport(boundary: boundary, step: step, target: target, timeScale: timeScale,
-                                         points: result, wallS: Date().timeIntervalSince(started))
+        return RolloutVerificationReport(boundary: boundary.median, low: boundary.min, high: boundary.max, step: step,
+                                         target: target, timeScale: timeScale, points: result,
+                                         wallS: Date().timeIntervalSince(started))
     }
 
     /// The model's verdict on each share's live scenario, over the check's seeds: a majority
