@@ -146,7 +146,7 @@ struct BackendOptions: ParsableArguments {
         if retryAfter != nil && rate == nil && pending == nil {
             throw OptionParsing.InvalidOption(flag: "--admission-retry-after", message: "needs --admission-rate or --max-pending")
         }
-        c.admission = AdmissionLimits(connectRate: rate, burst: burst, maxPendingHandshakes: pending, retryAfter: retryAfter)
+        c.admission = AdmissionPolicy(connectRate: rate, burst: burst, maxPending: pending, retryAfter: retryAfter)
         c.memoryLimit = try memoryLimit.map { try OptionParsing.size($0, flag: "--memory-limit") }
         c.pendingMemory = try pendingMemory.map { try OptionParsing.size($0, flag: "--pending-memory") } ?? 0
         c.queueTimeout = try queueTimeout.map { try OptionParsing.duration($0, flag: "--queue-timeout") }

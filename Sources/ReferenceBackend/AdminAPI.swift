@@ -110,7 +110,7 @@ extension BackendCore {
             do { lookupPolicy = try LookupPolicy(parsing: text) } catch { return bad("lookup: \(error)") }
             return AdminResult(status: .ok, body: stateJSON())
         case (.POST, "/admin/admission"):
-            do { admissionLimits = try AdmissionLimits(parsing: text) } catch { return bad("admission: \(error)") }
+            do { admissionLimits = try AdmissionPolicy(parsing: text) } catch { return bad("admission: \(error)") }
             return AdminResult(status: .ok, body: stateJSON())
         case (.POST, "/admin/fault"):
             var next = faults

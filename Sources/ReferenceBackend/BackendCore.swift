@@ -24,7 +24,7 @@ final class BackendCore: @unchecked Sendable {
     var restartHandler: (@Sendable (TimeAmount?) -> Void)?
 
     private let lookup: NIOLockedValueBox<LookupPolicy>
-    private let admission: NIOLockedValueBox<(limits: AdmissionLimits, gate: AdmissionGate)>
+    private let admission: NIOLockedValueBox<(limits: AdmissionPolicy, gate: AdmissionGate)>
     private let faultBox = NIOLockedValueBox(FaultInjection())
     private let listeningBox = NIOLockedValueBox(false)
     private let busyFractionBox = NIOLockedValueBox(0.0)
@@ -39,7 +39,7 @@ final class BackendCore: @unchecked Sendable {
         blockList = BlockList(configuration.blockedFirmware)
         lookup = NIOLockedValueBox(configuration.lookup)
         admission = NIOLockedValueBox((configuration.admission,
-                                       AdmissionGate(policy: configuration.admission.policy, now: BackendCore.monotonicNanos())))
+                                       AdmissionGate(policy: configuration.admission, now: BackendCore.monotonicNanos())))
         adminToken = configuration.adminToken ?? BackendCore.generateToken()
         pendingMemory = PendingMemory(bytesPerHandshake: configuration.pendingMemory)
         metrics.stateCosts(configuration.statedCosts)
@@ -61,10 +61,10 @@ final class BackendCore: @unchecked Sendable {
         set { lookup.withLockedValue { $0 = newValue } }
     }
 
-    var admissionLimits: AdmissionLimits {
+    var admissionLimits: AdmissionPolicy {
         get { admission.withLockedValue { $0.limits } }
         set {
-            let gate = AdmissionGate(policy: newValue.policy, now: BackendCore.monotonicNanos())
+            let gate = AdmissionGate(policy: newValue, now: BackendCore.monotonicNanos())
             admission.withLockedValue { $0 = (newValue, gate) }
         }
     }

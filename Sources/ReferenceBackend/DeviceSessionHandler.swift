@@ -149,7 +149,7 @@ final class DeviceSessionHandler: ChannelInboundHandler {
             close(context: context, code: DeviceCloseCode.firmwareBlocked, reason: "firmware \(firmware) is blocked", cause: .blockedFirmware)
             return
         }
-        let admission = core.admissionLimits.policy
+        let admission = core.admissionLimits
         guard core.metrics.beginPending(limit: admission.maxPending) else {
             // The gate's pending rule, applied again at hello (an upgrade admitted a moment ago may
             // find the database queue full now); the reason carries the verdict's Retry-After.

@@ -62,12 +62,12 @@ public struct FaultInjection: Sendable, Equatable, CustomStringConvertible {
         switch kind {
         case .httpErrors:
             guard let h = httpErrors else { return "http-errors off" }
-            return "http-errors fraction=\(AdmissionLimits.number(h.fraction)) status=\(h.status)"
+            return "http-errors fraction=\(AdmissionPolicy.number(h.fraction)) status=\(h.status)"
                 + (h.retryAfter.map { " retry-after=\(Units.format(duration: $0))" } ?? "")
         case .latency:
             return latency.map { "latency add=\(Units.format(duration: $0))" } ?? "latency off"
         case .dbErrors:
-            return dbErrorFraction.map { "db-errors fraction=\(AdmissionLimits.number($0))" } ?? "db-errors off"
+            return dbErrorFraction.map { "db-errors fraction=\(AdmissionPolicy.number($0))" } ?? "db-errors off"
         }
     }
 

@@ -202,7 +202,7 @@ public final class ReferenceBackend: @unchecked Sendable {  // every mutable fie
         get { core.lookupPolicy }
         set { core.lookupPolicy = newValue }
     }
-    public var admissionLimits: AdmissionLimits {
+    public var admissionLimits: AdmissionPolicy {
         get { core.admissionLimits }
         set { core.admissionLimits = newValue }
     }

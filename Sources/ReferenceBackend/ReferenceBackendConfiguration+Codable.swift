@@ -18,7 +18,7 @@ extension TimeAmount: @retroactive Codable {
 
 /// Admission limits as the text `/admin/admission` takes (`rate=200 burst=400 max-pending=100
 /// retry-after=30s`, or `off`): the one text form, read by `init(parsing:)`.
-extension AdmissionLimits: Codable {
+extension AdmissionPolicy: Codable {
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)

@@ -30,7 +30,7 @@ public struct ReferenceBackendConfiguration: Sendable, Codable {
     /// Firmware rejected at upgrade (403) or hello (close 4003).
     public var blockedFirmware: [FirmwareRange] = []
     /// Admission control; off by default, as in 2020.
-    public var admission = AdmissionLimits()
+    public var admission = AdmissionPolicy()
     /// Anonymous resident memory in bytes (heap and stacks, not the mapped registry file) past which
     /// the backend "crashes": it drops every connection, counts
     /// a crash and reopens its listener after `restartDelay`. The guard adds the pending handshakes'

@@ -34,7 +34,7 @@ enum SharedControls {
             case .lookup:
                 core.lookupPolicy = try LookupPolicy(parsing: value)
             case .admission:
-                core.admissionLimits = try AdmissionLimits(parsing: value)
+                core.admissionLimits = try AdmissionPolicy(parsing: value)
             case .faults:
                 var faults = FaultInjection()
                 try faults.apply(parsing: value)

@@ -39,7 +39,7 @@ import WSClient
         // Live: the body the runner sends to `/admin/admission`, read as the backend reads it, its
         // refusal as the backend words its 503, and that read back as the device reads it.
         let body = LiveRunner.admissionBody(admission, timeScale: timeScale)
-        var gate = AdmissionGate(policy: try AdmissionLimits(parsing: body), now: 0)
+        var gate = AdmissionGate(policy: try AdmissionPolicy(parsing: body), now: 0)
         _ = gate.admit(pending: 0, now: 0)
         guard case .refused(_, let wall) = gate.admit(pending: 0, now: 0) else { return (simulated, nil) }
         let header = String(BackendCore.wholeSeconds(wall))
@@ -59,7 +59,7 @@ import WSClient
         let admission = Scenario.Admission(connectRate: 100, burst: 50.5, maxPending: 20, retryAfter: 30 * Time.second)
         #expect(LiveRunner.admissionBody(admission, timeScale: 2) == "rate=200 burst=51 max-pending=20 retry-after=15s")
         #expect(LiveRunner.admissionBody(nil, timeScale: 2) == "off")
-        #expect(try AdmissionLimits(parsing: LiveRunner.admissionBody(admission, timeScale: 1)).description
+        #expect(try AdmissionPolicy(parsing: LiveRunner.admissionBody(admission, timeScale: 1)).description
                 == "rate=100 burst=51 max-pending=20 retry-after=30s")
     }
 }

@@ -161,7 +161,7 @@ private func fixtureFailure(_ name: String, overrides: [String] = []) throws -> 
         #expect(s.timeline == [
             .init(at: 30 * Time.minute, action: .addDevices(group: "new-firmware", count: 200, ramp: 90 * Time.minute)),
             .init(at: Time.hour, action: .dropSessions(fraction: 0.5)),
-            .init(at: Time.hour, action: .setAdmission(Scenario.Admission(connectRate: 100, burst: 50))),
+            .init(at: Time.hour, action: .setAdmission(Scenario.Admission(connectRate: 100, burst: 50, retryAfter: 30 * Time.second))),
             .init(at: 2 * Time.hour, action: .setDatabaseCores(8)),
             .init(at: 3 * Time.hour, action: .setAdmission(nil)),
             .init(at: 13 * Time.hour + 40 * Time.minute, action: .restartGateways(gateway: nil, down: 6 * Time.minute)),

@@ -20,7 +20,7 @@ import Testing
         c.databaseWorkers = 7
         c.eventLoopThreads = 5
         c.blockedFirmware = [try! FirmwareRange(parsing: ">=3.8.0-b3"), try! FirmwareRange(parsing: "3.6.x")]
-        c.admission = AdmissionLimits(connectRate: 123.25, burst: 400, maxPendingHandshakes: 100, retryAfter: 1_500_000_000)
+        c.admission = AdmissionPolicy(connectRate: 123.25, burst: 400, maxPending: 100, retryAfter: 1_500_000_000)
         c.memoryLimit = 2 << 30
         c.pendingMemory = 2 << 20
         c.queueTimeout = .seconds(30)

@@ -143,7 +143,7 @@ import Testing
     }
 
     @Test func aFloodOfConnectsIsServedOrTurnedAwayNeverDropped() async throws {
-        try await withBackend({ $0.admission = AdmissionLimits(connectRate: 2, burst: 20) }) { backend, port in
+        try await withBackend({ $0.admission = AdmissionPolicy(connectRate: 2, burst: 20) }) { backend, port in
             let results = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<100 {
                     group.addTask {

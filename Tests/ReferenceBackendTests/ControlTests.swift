@@ -72,7 +72,7 @@ import Testing
     }
 
     @Test func maxPendingHandshakesTurnsAwayWith1013And503() async throws {
-        try await withBackend({ $0.admission = AdmissionLimits(maxPendingHandshakes: 1) }) { backend, port in
+        try await withBackend({ $0.admission = AdmissionPolicy(maxPending: 1) }) { backend, port in
             let gate = DatabaseGate(backend)
             defer { gate.release() }
             let (first, _) = try await TestConnection.upgrade(port: port)
@@ -262,7 +262,7 @@ import Testing
             #expect(r.status == .ok)
             #expect(await eventually { second.blockedFirmware.map(\.text) == [">=3.8.0-b3"] })
             _ = second.core.admin(method: .POST, path: "/admin/admission", authorization: "Bearer t", body: "max-pending=7")
-            #expect(await eventually { first.admissionLimits.maxPendingHandshakes == 7 })
+            #expect(await eventually { first.admissionLimits.maxPending == 7 })
             _ = first.core.admin(method: .POST, path: "/admin/fault", authorization: "Bearer t", body: "db-errors fraction=0.5")
             #expect(await eventually { second.core.faults.dbErrorFraction == 0.5 })
             #expect(first.blockedFirmware.map(\.text) == [">=3.8.0-b3"], "a change to one control leaves the others alone")

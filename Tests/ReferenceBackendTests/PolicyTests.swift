@@ -25,29 +25,29 @@ import Testing
     }
 
     @Test func admissionLimitsParse() throws {
-        #expect(try AdmissionLimits(parsing: "off").isOff)
-        let l = try AdmissionLimits(parsing: "rate=200 burst=50 max-pending=10")
-        #expect(l.connectRate == 200 && l.burst == 50 && l.maxPendingHandshakes == 10)
-        #expect(try AdmissionLimits(parsing: "max-pending=5").connectRate == nil)
-        #expect(throws: AdmissionLimits.ParseError.self) { try AdmissionLimits(parsing: "rate=-1") }
-        #expect(throws: AdmissionLimits.ParseError.self) { try AdmissionLimits(parsing: "speed=3") }
-        #expect(throws: AdmissionLimits.ParseError.self) { try AdmissionLimits(parsing: "burst=3") }
+        #expect(try AdmissionPolicy(parsing: "off").isOff)
+        let l = try AdmissionPolicy(parsing: "rate=200 burst=50 max-pending=10")
+        #expect(l.connectRate == 200 && l.burst == 50 && l.maxPending == 10)
+        #expect(try AdmissionPolicy(parsing: "max-pending=5").connectRate == nil)
+        #expect(throws: AdmissionPolicy.ParseError.self) { try AdmissionPolicy(parsing: "rate=-1") }
+        #expect(throws: AdmissionPolicy.ParseError.self) { try AdmissionPolicy(parsing: "speed=3") }
+        #expect(throws: AdmissionPolicy.ParseError.self) { try AdmissionPolicy(parsing: "burst=3") }
     }
 
     @Test func admissionLimitsTakeARetryAfterAndRoundTripThroughTheirText() throws {
-        let l = try AdmissionLimits(parsing: "rate=2.5 max-pending=10 retry-after=30s")
-        #expect(l.policy == AdmissionPolicy(connectRate: 2.5, burst: nil, maxPending: 10, retryAfter: 30 * Time.second))
+        let l = try AdmissionPolicy(parsing: "rate=2.5 max-pending=10 retry-after=30s")
+        #expect(l == AdmissionPolicy(connectRate: 2.5, burst: nil, maxPending: 10, retryAfter: 30 * Time.second))
         #expect(l.burst == nil && l.effectiveBurst == 2.5, "default burst: one second's worth of the rate, as in the simulation")
         for text in ["rate=200 burst=400 max-pending=100 retry-after=1500ms", "max-pending=5 retry-after=2s", "rate=0.5 burst=3", "off"] {
-            #expect(try AdmissionLimits(parsing: AdmissionLimits(parsing: text).description) == AdmissionLimits(parsing: text), "\(text)")
+            #expect(try AdmissionPolicy(parsing: AdmissionPolicy(parsing: text).description) == AdmissionPolicy(parsing: text), "\(text)")
         }
-        #expect(throws: AdmissionLimits.ParseError.self) { try AdmissionLimits(parsing: "rate=5 retry-after=soon") }
+        #expect(throws: AdmissionPolicy.ParseError.self) { try AdmissionPolicy(parsing: "rate=5 retry-after=soon") }
     }
 
     @Test func theUpgradeGateRefusesOnPendingBeforeTheBucketAndSaysWhenToComeBack() {
         let core = BackendCore(configuration: {
             var c = ReferenceBackendConfiguration()
-            c.admission = AdmissionLimits(connectRate: 1, burst: 1, maxPendingHandshakes: 1)
+            c.admission = AdmissionPolicy(connectRate: 1, burst: 1, maxPending: 1)
             return c
         }())
         _ = core.metrics.beginPending(limit: nil)

@@ -57,7 +57,7 @@ public enum CalibratedScenario {
         }
         if let m = result.memoryPerPending {
             out.append(Value(path: ["backend", "gateways", "per_pending"], value: bytes(m),
-                             why: "backend memory against handshakes pending under load (up to \(result.peakPending ?? 0) pending)"))
+                             why: "backend memory (real and stated) against handshakes pending under load (up to \(result.peakPending ?? 0) pending)"))
         }
         return out
     }

@@ -176,11 +176,12 @@ public enum ScenarioCalibrator {
            let c1 = total(q1, BackendMetricName.databaseQuerySeconds + "_count", kind), load.seconds > 0 {
             queriesPerS = (c1 - c0) / load.seconds
         }
-        // Memory against pending handshakes: the slope over the load's samples.
+        // Memory against pending handshakes: the slope over the load's samples, of what the memory
+        // guard compares with its limit (real memory, plus a reference backend's stated pending memory).
         var memoryPerPending: Double?
         let points = load.samples.compactMap { t -> (Double, Double)? in
             guard let p = t.sum(BackendMetricName.handshakesPending), let m = t.sum(memoryName) else { return nil }
-            return (p, m)
+            return (p, m + (t.sum(BackendMetricName.pendingMemoryBytes) ?? 0))
         }
         if points.count >= 3, let lo = points.min(by: { $0.0 < $1.0 }), let hi = points.max(by: { $0.0 < $1.0 }), hi.0 - lo.0 >= 8 {
             memoryPerPending = max(0, (hi.1 - lo.1) / (hi.0 - lo.0))

@@ -51,11 +51,7 @@ public final class EmbeddedBackend: @unchecked Sendable {  // immutable after st
             if !rules.contains(rule) { rules.append(rule) }
         }
         c.lookup = LookupPolicy(rules: rules)
-        if let a = b.admission {
-            c.admission = AdmissionLimits(connectRate: a.connectRate.map { LiveClock.wallRate($0, timeScale: timeScale) },
-                                          burst: a.burst.map { $0.rounded(.up) }, maxPendingHandshakes: a.maxPending,
-                                          retryAfter: wall(a.retryAfter))
-        }
+        if let a = b.admission { c.admission = a.scaled(timeScale: timeScale) }
         return BackendLaunch(configuration: c, processes: processes, endpointsFile: endpointsFile, stopWithParent: true)
     }
 

@@ -388,7 +388,7 @@ public final class LiveRunner {
     /// The body of `/admin/admission`: the scenario's settings in the one text form, in wall time
     /// at this run's time scale (so a refused device waits the scenario's Retry-After).
     static func admissionBody(_ a: Scenario.Admission?, timeScale: Double) -> String {
-        a.map { $0.policy.scaled(timeScale: timeScale).description } ?? "off"
+        a.map { $0.scaled(timeScale: timeScale).description } ?? "off"
     }
 
     /// A scenario duration in wall time at this run's time scale, as the backend's controls take it.

@@ -177,7 +177,9 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         guard !stopping else { return }
         slots[i].generation &+= 1
         slots[i].upgraded = false
-        slots[i].attemptStart = now
+        // The handshake is timed from when the connect really starts: a timer's `now` is its
+        // deadline, and the wheel runs it up to a tick (20 ms, 1.2 s of scenario time at ×60) later.
+        slots[i].attemptStart = max(now, clock.now())
         core.recorder.attempt(at: now)
         openConnections += 1
         let tag = i | Int(slots[i].generation) << 32

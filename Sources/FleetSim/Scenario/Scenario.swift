@@ -248,29 +248,12 @@ public struct Scenario: Sendable {
     }
 
     /// Admission control at the gateways (off unless present): excess is answered with close
-    /// code 1013 and a Retry-After.
-    public struct Admission: Sendable, Equatable {
-        /// Connects per second admitted across the backend (token bucket); nil: no rate limit.
-        public var connectRate: Double?
-        /// Bucket size; defaults to one second's worth of `connectRate`.
-        public var burst: Double?
-        /// Handshakes in flight per gateway above which new ones are refused; nil: no limit.
-        public var maxPending: Int?
-        public var retryAfter: Nanoseconds
-
-        /// The shared admission rule's policy (DeviceModel), as the reference backend applies it.
-        public var policy: AdmissionPolicy {
-            AdmissionPolicy(connectRate: connectRate, burst: burst, maxPending: maxPending, retryAfter: retryAfter)
-        }
-
-        public init(connectRate: Double? = nil, burst: Double? = nil, maxPending: Int? = nil,
-                    retryAfter: Nanoseconds = 30 * Time.second) {
-            self.connectRate = connectRate
-            self.burst = burst
-            self.maxPending = maxPending
-            self.retryAfter = retryAfter
-        }
-    }
+    /// code 1013 and a Retry-After. The one admission type, DeviceModel's `AdmissionPolicy`, which
+    /// the model's gateways and the reference backend both apply; a scenario's always has its
+    /// Retry-After (`defaultRetryAfter` unless the file gives one).
+    public typealias Admission = AdmissionPolicy
+    /// The Retry-After of a scenario's admission control when the file gives none.
+    public static let defaultRetryAfter = 30 * Time.second
 
     /// Something that happens at a scheduled time.
     public struct TimelineEvent: Sendable, Equatable {

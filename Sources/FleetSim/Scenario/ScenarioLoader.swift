@@ -325,7 +325,7 @@ struct ScenarioReader {
         if case .scalar(let s) = value.node, ["off", "none", "false", "no"].contains(s.string.lowercased()) { return nil }
         let a = try value.mapping(keys: ["connect_rate", "burst", "max_pending", "retry_after"],
                                   what: "admission settings (a mapping with connect_rate, burst, max_pending, retry_after) or off")
-        var admission = Scenario.Admission()
+        var admission = Scenario.Admission(retryAfter: Scenario.defaultRetryAfter)
         if let v = a["connect_rate"] {
             let rate = try v.rate()
             guard rate > 0 else { throw v.error("expected a rate > 0, got \(v.got)") }

@@ -27,7 +27,7 @@ struct BackendModel {
         gateways = gatewayStore.items
         spec = backend.gateways
         loadBalancer = backend.loadBalancer
-        admission = backend.admission.map { AdmissionGate(policy: $0.policy, now: 0) }
+        admission = backend.admission.map { AdmissionGate(policy: $0, now: 0) }
     }
 
     // MARK: Gateways
@@ -98,7 +98,7 @@ struct BackendModel {
     }
 
     mutating func setAdmission(_ admission: Scenario.Admission?, now: Nanoseconds) {
-        self.admission = admission.map { AdmissionGate(policy: $0.policy, now: now) }
+        self.admission = admission.map { AdmissionGate(policy: $0, now: now) }
     }
 
     /// A fault of the timeline starts (`TimelineInterpreter.Effect.faultSet`).
