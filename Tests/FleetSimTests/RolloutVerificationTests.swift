@@ -65,7 +65,8 @@ import Testing
         let roles = points.map { $0["role"] as! String }
         #expect(roles.contains("below") && roles.contains("above"), "\(roles)")
         let low = v["boundary_low"] as! Double, high = v["boundary_high"] as! Double
-        #expect(low <= v["boundary"] as! Double && v["boundary"] as! Double <= high)
+        let median = v["boundary"] as! Double
+        #expect(low <= median && median <= high)
         for p in points {
             #expect(p["incomplete"] == nil, "\(p)")
             let share = p["share"] as! Double
