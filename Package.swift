@@ -33,6 +33,9 @@ let package = Package(
         .target(name: "FleetSim", dependencies: [
             "DeviceModel", "LoadReport", "CFleetSimSupport", "WSClient", "ReferenceBackend",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -89,7 +92,8 @@ let package = Package(
             .product(name: "NIOWebSocket", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
-        .testTarget(name: "FleetSimTests", dependencies: ["FleetSim", "DeviceModel", "LoadReport", "ReferenceBackend"],
+        .testTarget(name: "FleetSimTests", dependencies: ["FleetSim", "DeviceModel", "LoadReport", "ReferenceBackend",
+                                                     .product(name: "Yams", package: "Yams")],
                     resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

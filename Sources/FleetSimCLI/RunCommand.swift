@@ -31,6 +31,7 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
         Examples:
           fleetsim run scenarios/airtame-2020-02-08-live.yaml
           fleetsim run my-fleet.yaml --target ws://127.0.0.1:9001/device --time-scale 10
+          fleetsim run my.yaml --shard auto/16 --metrics-listen 0.0.0.0:9464   # a pod of an Indexed Job
         """)
 
     @Argument(help: "The scenario file (YAML; see scenarios/README.md, \"Live runs\").")
@@ -42,8 +43,11 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
     @Option(name: .customLong("time-scale"), help: ArgumentHelp("Divide every scenario duration by K in wall time (default: the scenario's time_scale, else 1).", valueName: "K"))
     var timeScale: Double?
 
-    @Option(name: .long, help: ArgumentHelp("Run only devices whose number is ≡ i (mod n), e.g. 0/2; merge the shards' reports with `fleetsim report merge`.", valueName: "i/n"))
+    @Option(name: .long, help: ArgumentHelp("Run only devices whose number is ≡ i (mod n), e.g. 0/2; auto/n takes i from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job). Merge the shards' reports with `fleetsim report merge`.", valueName: "i/n"))
     var shard: String?
+
+    @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve the run's own metrics (devices by state, connects, disconnects and failed connects by cause, handshake latency) in Prometheus text format at http://HOST:PORT/metrics while it runs, labelled with the shard.", valueName: "host:port"))
+    var metricsListen: String?
 
     @Option(name: .customLong("event-loops"), help: ArgumentHelp("Event-loop threads driving the devices (default 1: the other core is the backend's).", valueName: "n"))
     var eventLoops = 1
@@ -58,11 +62,19 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
 
     func validate() throws {
         if let t = timeScale, !(t > 0 && t <= 10_000) { throw ValidationError("--time-scale: expected a number in (0, 10000], got \(t)") }
-        if let shard, FleetPlan.Shard(parsing: shard) == nil {
-            throw ValidationError("--shard: expected i/n with 0 ≤ i < n, like 0/2, got \"\(shard)\"")
+        if let shard {
+            do { _ = try FleetPlan.Shard(argument: shard, environment: ProcessInfo.processInfo.environment) } catch {
+                throw ValidationError("--shard: \(error)")
+            }
         }
         if let target, !(target.hasPrefix("ws://") || target.hasPrefix("wss://")) {
             throw ValidationError("--target: expected a ws:// or wss:// URL, got \"\(target)\"")
+        }
+        if let listen = metricsListen {
+            let parts = listen.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count >= 2, let port = Int(parts.last!), (0...65535).contains(port), !parts.dropLast().joined(separator: ":").isEmpty else {
+                throw ValidationError("--metrics-listen: expected HOST:PORT, like 127.0.0.1:9464, got \"\(listen)\"")
+            }
         }
         guard (1...64).contains(eventLoops) else { throw ValidationError("--event-loops: expected 1…64, got \(eventLoops)") }
     }
@@ -90,8 +102,9 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
         var o = LiveRunner.Options(folder: folder)
         o.target = target
         o.timeScale = timeScale ?? s.live.timeScale
-        o.shard = shard.flatMap(FleetPlan.Shard.init(parsing:)) ?? .whole
+        o.shard = try shard.map { try FleetPlan.Shard(argument: $0, environment: ProcessInfo.processInfo.environment) } ?? .whole
         o.eventLoops = eventLoops
+        o.metricsListen = metricsListen
         o.observe = s.live.observe
         o.headers = headers
         o.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]

@@ -15,6 +15,9 @@ public struct LatencyRecorder: Sendable {
     private var counts: [UInt32]
     public private(set) var count: UInt64 = 0
     private var maxValue: UInt64 = 0
+    /// The sum of the recorded values (µs), for a Prometheus histogram's `_sum`; from compact
+    /// `Buckets`, the buckets' values.
+    public private(set) var sumUs: UInt64 = 0
 
     public init() {
         counts = Array(repeating: 0, count: LatencyRecorder.bucketCount)
@@ -46,6 +49,7 @@ public struct LatencyRecorder: Sendable {
         let us = UInt64(max(1, nanoseconds / 1_000))
         counts.withUnsafeMutableBufferPointer { $0[LatencyRecorder.index(us)] &+= 1 }
         count += 1
+        sumUs &+= us
         if us > maxValue { maxValue = us }
     }
 
@@ -54,12 +58,29 @@ public struct LatencyRecorder: Sendable {
         for i in counts.indices { counts[i] = 0 }
         count = 0
         maxValue = 0
+        sumUs = 0
     }
 
     public mutating func add(_ other: LatencyRecorder) {
         for i in counts.indices where other.counts[i] != 0 { counts[i] &+= other.counts[i] }
         count += other.count
+        sumUs &+= other.sumUs
         maxValue = max(maxValue, other.maxValue)
+    }
+
+    /// How many values are at most each of `boundsUs` (ascending): a Prometheus histogram's
+    /// cumulative buckets. A bucket counts under a bound when its whole range is (values are exact
+    /// below 2 ms, within 0.1% above).
+    public func cumulativeCounts(atMostUs boundsUs: [UInt64]) -> [UInt64] {
+        var out = Array(repeating: UInt64(0), count: boundsUs.count)
+        var b = 0, seen: UInt64 = 0
+        for i in counts.indices where counts[i] != 0 {
+            let v = min(LatencyRecorder.value(i), maxValue)
+            while b < boundsUs.count && v > boundsUs[b] { out[b] = seen; b += 1 }
+            seen += UInt64(counts[i])
+        }
+        while b < boundsUs.count { out[b] = seen; b += 1 }
+        return out
     }
 
     /// A percentile in milliseconds, nil when empty.
@@ -86,6 +107,33 @@ public struct LatencyRecorder: Sendable {
                                   numberOfSignificantValueDigits: .three)
         h.autoResize = true
         return h
+    }
+
+    /// The counts in a compact, lossless form: the non-empty buckets of this layout, and the
+    /// largest value. What a live report keeps per interval, so that shards' interval percentiles
+    /// merge into those of all their samples (`ReportMerge`).
+    public struct Buckets: Codable, Sendable, Equatable {
+        public var maxUs: UInt64
+        /// `[bucket index, count]` per non-empty bucket, in index order.
+        public var counts: [[UInt64]]
+        enum CodingKeys: String, CodingKey { case maxUs = "max_us", counts }
+    }
+
+    public var buckets: Buckets {
+        var out: [[UInt64]] = []
+        for i in counts.indices where counts[i] != 0 { out.append([UInt64(i), UInt64(counts[i])]) }
+        return Buckets(maxUs: maxValue, counts: out)
+    }
+
+    /// The recorder holding `buckets` (indices outside the layout are ignored).
+    public init(_ buckets: Buckets) {
+        self.init()
+        for b in buckets.counts where b.count == 2 && b[0] < UInt64(LatencyRecorder.bucketCount) {
+            counts[Int(b[0])] &+= UInt32(truncatingIfNeeded: b[1])
+            count += b[1]
+            sumUs &+= LatencyRecorder.value(Int(b[0])) &* b[1]
+        }
+        if count > 0 { maxValue = buckets.maxUs }
     }
 
     /// The recorded values as an HdrHistogram (microseconds, 3 significant digits).

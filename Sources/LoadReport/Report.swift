@@ -16,6 +16,8 @@ public struct Report: Codable, Sendable {
     public var clockStart: String?
     /// Set when the run did not complete (interrupted, failed midway): what was measured is kept.
     public var incomplete: String?
+    /// The shard of the fleet this run drove (`i/n`, `fleetsim run --shard`); nil: the whole fleet.
+    public var shard: String?
     public var summary: Summary
     public var storm: Storm
     public var milestones: [Milestone]
@@ -42,7 +44,7 @@ public struct Report: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case schema, mode, scenario, seed, incomplete, summary, storm, milestones, series, thresholds, histograms, database
+        case schema, mode, scenario, seed, incomplete, shard, summary, storm, milestones, series, thresholds, histograms, database
         case clockStart = "clock_start"
     }
 
@@ -72,6 +74,13 @@ public struct Report: Codable, Sendable {
         /// Error replies to devices' messages that did not end a session (`feature-failure`);
         /// nil (no key) when there were none.
         public var featureErrors: Int?
+        /// A live run's online sessions lost, by cause (`closed.1011`, `reset`, `eof`,
+        /// `timeout.ack`, `session.end`, `dropped`, …); nil in a simulation.
+        public var disconnectsByCause: [String: Int]?
+        /// A live run's connect attempts that did not bring the device online, by cause
+        /// (`http.503`, `rejected`, `timeout.handshake`, `timeout.connect`, `dns`, `refused`, …);
+        /// nil in a simulation. The rejects are those of `http.*` and `rejected`.
+        public var failedConnectsByCause: [String: Int]?
 
         public init(devices: Int, durationS: Double, onlineFractionMin: Double, onlineFractionFinal: Double,
                     connectAttempts: Int, connects: Int, disconnects: Int, handshakeTimeouts: Int,
@@ -118,6 +127,8 @@ public struct Report: Codable, Sendable {
             case wallS = "wall_s"
             case dnsFailures = "dns_failures"
             case featureErrors = "feature_errors"
+            case disconnectsByCause = "disconnects_by_cause"
+            case failedConnectsByCause = "failed_connects_by_cause"
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -142,6 +153,8 @@ public struct Report: Codable, Sendable {
             try c.encodeIfPresent(wallS, forKey: .wallS)
             try c.encodeIfPresent(dnsFailures, forKey: .dnsFailures)
             try c.encodeIfPresent(featureErrors, forKey: .featureErrors)
+            try c.encodeIfPresent(disconnectsByCause, forKey: .disconnectsByCause)
+            try c.encodeIfPresent(failedConnectsByCause, forKey: .failedConnectsByCause)
         }
     }
 
@@ -339,10 +352,19 @@ public struct Report: Codable, Sendable {
     public struct Histograms: Codable, Sendable {
         /// Handshake latency in microseconds (connect start to welcome).
         public var handshakeUs: Histogram<UInt64>
+        /// A live run's handshakes per interval of the series (the samples behind
+        /// `series.handshake_p50_ms` and `_p99_ms`), so that shard reports merge their interval
+        /// percentiles exactly; nil in a simulation's report.
+        public var handshakeUsByInterval: [LatencyRecorder.Buckets]?
 
-        public init(handshakeUs: Histogram<UInt64>) { self.handshakeUs = handshakeUs }
+        public init(handshakeUs: Histogram<UInt64>, byInterval: [LatencyRecorder.Buckets]? = nil) {
+            self.handshakeUs = handshakeUs
+            handshakeUsByInterval = byInterval
+        }
 
-        enum CodingKeys: String, CodingKey { case handshakeUs = "handshake_us" }
+        enum CodingKeys: String, CodingKey {
+            case handshakeUs = "handshake_us", handshakeUsByInterval = "handshake_us_by_interval"
+        }
     }
 
     /// The JSON text, keys sorted so that equal reports give equal bytes.

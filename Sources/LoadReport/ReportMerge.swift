@@ -14,11 +14,12 @@ import Histogram
 ///   pending handshakes, backend memory, crashes) are copies of one scrape, so they are taken
 ///   once (the element-wise maximum, equal to each copy when the shards sampled alike), never
 ///   summed; so are crash and memory totals.
-/// - **bounds**: per-interval latency percentiles are the maximum of the shards' (an upper bound
-///   of the true percentile): a report stores no per-interval histograms. Where they are at hand,
-///   the samples merge instead: a live run's event loops hand theirs to the run's one recorder
-///   (`Recorder.absorb`), whose per-interval percentiles are those of all the loops' samples. The
-///   peak reconnect rate is the sum of the shards' peaks (an upper bound).
+/// - **per-interval latency percentiles**: a live report keeps each interval's handshakes
+///   (`histograms.handshake_us_by_interval`); when every shard's report has them, the merged
+///   interval percentiles are those of all the shards' samples, computed as one run computes
+///   them. Otherwise (a simulation's reports) they are the maximum of the shards' (an upper bound).
+/// - **bounds**: the peak reconnect rate is the sum of the shards' peaks (an upper bound: they
+///   need not be the same second). Within one run, the loops' seconds add exactly (`Recorder.absorb`).
 /// - Milestones: recorded events (the scheduled timeline, applied by every shard; crashes) are
 ///   the union, identical ones once; the fleet's story (saturation, storms, collapse, recovery)
 ///   and the recovery time are derived again from the merged series (`ReportRules`,
@@ -36,7 +37,8 @@ public enum ReportMerge {
             guard r.seed == first.seed else {
                 throw ReportError("report \(i + 1) has seed \(r.seed), report 1 seed \(first.seed): only shards of one run merge")
             }
-            guard r.series.intervalS == first.series.intervalS, r.series.tS == first.series.tS else {
+            let common = min(r.series.count, first.series.count)
+            guard r.series.intervalS == first.series.intervalS, r.series.tS.prefix(common) == first.series.tS.prefix(common) else {
                 throw ReportError("report \(i + 1) covers different intervals than report 1 (\(r.series.count) × \(r.series.intervalS) s against \(first.series.count) × \(first.series.intervalS) s)")
             }
             guard r.thresholds.map({ [$0.metric, $0.expression] }) == first.thresholds.map({ [$0.metric, $0.expression] }) else {
@@ -60,8 +62,14 @@ public enum ReportMerge {
                             summary: summary, storm: mergedStorm(reports, summary: summary),
                             milestones: milestones, series: series,
                             thresholds: first.thresholds.map { Report.ThresholdResult(metric: $0.metric, expression: $0.expression) },
-                            histograms: Report.Histograms(handshakeUs: histogram))
-        let incomplete = reports.enumerated().compactMap { i, r in r.incomplete.map { "shard report \(i + 1): \($0)" } }
+                            histograms: Report.Histograms(handshakeUs: histogram, byInterval: mergedIntervals(reports)))
+        var incomplete = reports.enumerated().compactMap { i, r in r.incomplete.map { "shard report \(i + 1): \($0)" } }
+        // A shard that stopped early: the merged series ends where it does.
+        let covered = reports.map(\.series.count).max() ?? 0
+        for (i, r) in reports.enumerated() where r.series.count < covered && r.incomplete == nil {
+            incomplete.append("shard report \(i + 1) stopped at t=\(Int(r.series.tS.last ?? 0))s (\(r.series.count) of \(covered) intervals)")
+        }
+        if let missing = try missingShards(reports) { incomplete.append(missing) }
         merged.incomplete = incomplete.isEmpty ? nil : incomplete.joined(separator: "; ")
         do {
             try merged.evaluateThresholds()
@@ -71,8 +79,27 @@ public enum ReportMerge {
         return merged
     }
 
+    /// When every report names its shard (`i/n`): the shards of the fleet that none of them is,
+    /// as the merged report's reason to be incomplete. A shard given twice is an error.
+    static func missingShards(_ reports: [Report]) throws -> String? {
+        let shards = reports.compactMap { r -> (Int, Int)? in
+            guard let parts = r.shard?.split(separator: "/"), parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]) else { return nil }
+            return (i, n)
+        }
+        guard shards.count == reports.count, let n = shards.first?.1 else { return nil }
+        var seen = Set<Int>()
+        for (k, (i, count)) in shards.enumerated() {
+            guard count == n else { throw ReportError("report \(k + 1) is shard \(i)/\(count), report 1 of \(n) shards: only shards of one run merge") }
+            guard seen.insert(i).inserted else { throw ReportError("report \(k + 1) is shard \(i)/\(n) again: give each shard's report once") }
+        }
+        let missing = (0..<n).filter { !seen.contains($0) }
+        guard !missing.isEmpty else { return nil }
+        let names = missing.prefix(8).map { "\($0)/\(n)" }.joined(separator: ", ") + (missing.count > 8 ? " and \(missing.count - 8) more" : "")
+        return "\(missing.count) of \(n) shards missing (\(names)): the merged report covers the other \(n - missing.count)"
+    }
+
     static func mergedSeries(_ reports: [Report]) -> Report.Series {
-        let first = reports[0].series
+        let first = reports.min { $0.series.count < $1.series.count }!.series
         var s = Report.Series(intervalS: first.intervalS)
         s.tS = first.tS
         func sum<T: AdditiveArithmetic>(_ path: KeyPath<Report.Series, [T]>) -> [T] {
@@ -108,9 +135,27 @@ public enum ReportMerge {
         s.dbUtilization = maximum(\.dbUtilization)
         s.dbWaitS = maximum(\.dbWaitS)
         s.backendMemoryBytes = maximum(\.backendMemoryBytes)
-        s.handshakeP50Ms = maximumOptional(\.handshakeP50Ms)
-        s.handshakeP99Ms = maximumOptional(\.handshakeP99Ms)
+        if let intervals = mergedIntervals(reports) {
+            let recorders = intervals.map(LatencyRecorder.init)
+            s.handshakeP50Ms = recorders.map { $0.percentileMs(50) }
+            s.handshakeP99Ms = recorders.map { $0.percentileMs(99) }
+        } else {
+            s.handshakeP50Ms = maximumOptional(\.handshakeP50Ms)
+            s.handshakeP99Ms = maximumOptional(\.handshakeP99Ms)
+        }
         return s
+    }
+
+    /// Each interval's handshakes of every shard together, when every shard kept them.
+    static func mergedIntervals(_ reports: [Report]) -> [LatencyRecorder.Buckets]? {
+        let count = reports.map(\.series.count).min() ?? 0
+        let all = reports.compactMap(\.histograms.handshakeUsByInterval)
+        guard all.count == reports.count, all.allSatisfy({ $0.count >= count }) else { return nil }
+        return (0..<count).map { i in
+            var r = LatencyRecorder()
+            for shard in all { r.add(LatencyRecorder(shard[i])) }
+            return r.buckets
+        }
     }
 
     static func mergedSummary(_ reports: [Report], series: Report.Series, milestones: [Report.Milestone],
@@ -140,6 +185,12 @@ public enum ReportMerge {
             wallS: reports.compactMap(\.summary.wallS).max())
         summary.dnsFailures = optionalTotal(\.dnsFailures)
         summary.featureErrors = optionalTotal(\.featureErrors)
+        func causes(_ path: KeyPath<Report.Summary, [String: Int]?>) -> [String: Int]? {
+            let all = reports.compactMap { $0.summary[keyPath: path] }
+            return all.isEmpty ? nil : all.reduce(into: [:]) { sum, c in sum.merge(c, uniquingKeysWith: +) }
+        }
+        summary.disconnectsByCause = causes(\.disconnectsByCause)
+        summary.failedConnectsByCause = causes(\.failedConnectsByCause)
         return summary
     }
 

@@ -24,8 +24,9 @@ public final class SeriesLog {
         var clockStart: String?
         var intervalS: Double
         var thresholds: [[String]]
+        var shard: String?
         enum CodingKeys: String, CodingKey {
-            case schema, mode, scenario, seed, thresholds
+            case schema, mode, scenario, seed, thresholds, shard
             case clockStart = "clock_start", intervalS = "interval_s"
         }
     }
@@ -37,9 +38,11 @@ public final class SeriesLog {
         var storm: Report.Storm
         /// The handshake histogram (microseconds) so far: `[value, count]` per non-empty bucket.
         var handshakeUs: [[UInt64]]
+        /// This interval's handshakes (`Report.Histograms.handshakeUsByInterval`).
+        var intervalHandshakeUs: LatencyRecorder.Buckets?
         enum CodingKeys: String, CodingKey {
             case series, milestones, summary, storm
-            case handshakeUs = "handshake_us"
+            case handshakeUs = "handshake_us", intervalHandshakeUs = "interval_handshake_us"
         }
     }
 
@@ -54,7 +57,7 @@ public final class SeriesLog {
         handle = h
         let header = Header(schema: SeriesLog.schemaName, mode: info.mode, scenario: info.scenario, seed: info.seed,
                             clockStart: info.clockStart, intervalS: intervalS,
-                            thresholds: info.thresholds.map { [$0.metric, $0.expression] })
+                            thresholds: info.thresholds.map { [$0.metric, $0.expression] }, shard: info.shard)
         write(header)
     }
 
@@ -73,8 +76,9 @@ public final class SeriesLog {
             row.backendMemoryBytes = [report.series.backendMemoryBytes[i]]
             row.handshakeP50Ms = [report.series.handshakeP50Ms[i]]; row.handshakeP99Ms = [report.series.handshakeP99Ms[i]]
             let buckets = report.histograms.handshakeUs.recordedValues().map { [$0.value, $0.count] }
+            let byInterval = report.histograms.handshakeUsByInterval
             write(Line(series: row, milestones: report.milestones, summary: report.summary, storm: report.storm,
-                       handshakeUs: buckets))
+                       handshakeUs: buckets, intervalHandshakeUs: byInterval.flatMap { i < $0.count ? $0[i] : nil }))
             written += 1
         }
     }
@@ -118,7 +122,10 @@ public final class SeriesLog {
                             summary: last.summary, storm: last.storm, milestones: last.milestones,
                             series: series,
                             thresholds: header.thresholds.map { Report.ThresholdResult(metric: $0[0], expression: $0[1]) },
-                            histograms: Report.Histograms(handshakeUs: histogram(last.handshakeUs)))
+                            histograms: Report.Histograms(handshakeUs: histogram(last.handshakeUs),
+                                                          byInterval: rows.allSatisfy { $0.intervalHandshakeUs != nil }
+                                                              ? rows.map { $0.intervalHandshakeUs! } : nil))
+        report.shard = header.shard
         report.incomplete = "rebuilt from \(path) (\(rows.count) intervals)"
         return report
     }

@@ -82,7 +82,9 @@ import Testing
         #expect { try ReportMerge.merge([a, ReportFixture.report(scenario: "rollout-a", seed: 9)]) } throws: { e in
             (e as? ReportError)?.message.contains("seed") == true
         }
-        #expect { try ReportMerge.merge([a, ReportFixture.report(scenario: "rollout-a", online: [1, 2])]) } throws: { e in
+        var shifted = ReportFixture.report(scenario: "rollout-a")
+        shifted.series.tS = shifted.series.tS.map { $0 + 30 }
+        #expect { try ReportMerge.merge([a, shifted]) } throws: { e in
             (e as? ReportError)?.message.contains("different intervals") == true
         }
         #expect(throws: ReportError.self) { try ReportMerge.merge([]) }
@@ -96,6 +98,32 @@ import Testing
         let merged = try ReportMerge.merge([a, b])
         #expect(merged.milestones.filter { !MilestoneTracker.derivedKinds.contains($0.kind) }.map(\.tS) == [30, 60])
         #expect(merged.incomplete == "shard report 2: interrupted")
+    }
+
+    /// A shard that stopped early (its process died) covers fewer intervals: the merge covers
+    /// what every shard does, and says which stopped, and where.
+    @Test func aShardThatStoppedEarlyMakesTheMergeIncomplete() throws {
+        let whole = ReportFixture.report(online: [100, 100, 40, 100])
+        let stopped = ReportFixture.report(online: [100, 100])
+        let merged = try ReportMerge.merge([whole, stopped])
+        #expect(merged.series.tS == [60, 120] && merged.series.online == [200, 200])
+        #expect(merged.incomplete == "shard report 2 stopped at t=120s (2 of 4 intervals)")
+    }
+
+    /// Reports that name their shard: one missing is said (the merge covers the others' devices),
+    /// one given twice or of another split is refused.
+    @Test func missingAndRepeatedShardsAreNamed() throws {
+        func shard(_ s: String) -> Report { var r = ReportFixture.report(); r.shard = s; return r }
+        let merged = try ReportMerge.merge([shard("0/4"), shard("2/4"), shard("1/4")])
+        #expect(merged.incomplete == "1 of 4 shards missing (3/4): the merged report covers the other 3")
+        #expect(merged.summary.devices == 300 && merged.shard == nil)
+        #expect(try ReportMerge.merge([shard("1/2"), shard("0/2")]).incomplete == nil)
+        #expect(throws: ReportError("report 2 is shard 0/2 again: give each shard's report once")) {
+            try ReportMerge.merge([shard("0/2"), shard("0/2")])
+        }
+        #expect(throws: ReportError("report 2 is shard 1/3, report 1 of 2 shards: only shards of one run merge")) {
+            try ReportMerge.merge([shard("0/2"), shard("1/3")])
+        }
     }
 
     // MARK: Milestones and recovery derived again

@@ -74,15 +74,18 @@ struct DriverCore {
     // MARK: Timeline
 
     /// `drop-sessions` (timeline event `event`): of `devices` (the driver's, as (index, plan
-    /// number, online)), the online ones the plan picks, in order, and the mass disconnect they
-    /// form (0: too few). The driver tags each with it and drops its session.
-    mutating func sessionsToDrop(fraction: Double, event: Int, now: Nanoseconds, count: Int,
+    /// number, online)), the online ones the plan picks, in order. With `episode`, also the mass
+    /// disconnect they form (0: too few): the driver tags each with it and drops its session. A
+    /// live loop sees only its share of the fleet: it notes each drop as a loss instead, which the
+    /// run's recorder joins over the loops (`Recorder.absorb`).
+    mutating func sessionsToDrop(fraction: Double, event: Int, now: Nanoseconds, count: Int, episode: Bool = true,
                                  device: (Int) -> (number: Int, online: Bool)) -> (indices: [Int], episode: UInt32) {
         var dropped: [Int] = []
         for i in 0..<count {
             let (d, online) = device(i)
             if online && plan.dropsSession(ofDevice: d, event: event, fraction: fraction) { dropped.append(i) }
         }
+        guard episode else { return (dropped, 0) }
         return (dropped, recorder.beginEpisode(at: now, cause: "drop-sessions", onlineDropped: dropped.count))
     }
 

@@ -34,6 +34,8 @@ public final class LiveRunner {
         /// Told what the run's database is (its stated and real costs) before the devices start,
         /// and any query kind slower than stated: lines for the operator's terminal.
         public var notice: (@Sendable (String) -> Void)?
+        /// `HOST:PORT` to serve the run's own metrics on while it runs (`MetricsEndpoint`).
+        public var metricsListen: String?
 
         public init(folder: String) { self.folder = folder }
     }
@@ -61,18 +63,18 @@ public final class LiveRunner {
     /// Operators' messages: the backend's start, timeline actions applied, scrape failures, hook
     /// outcomes. Never a header value or a token.
     public let logger: Logger
-    private var backend: EmbeddedBackend?
+    var backend: EmbeddedBackend?
     private var scrapeFailures = 0
     private var lastCrashes: Double = 0
     private var lastSample = Recorder.BackendSample()
     /// The last successful scrape of each `observe` endpoint: the report's `database` section.
     var lastScraped: [String: PrometheusText] = [:]
-    private var hookRunner: HookRunner?
+    var hookRunner: HookRunner?
     /// What the timeline's actions mean, and which fault is in force: the simulation's interpreter.
-    private var interpreter: TimelineInterpreter
+    var interpreter: TimelineInterpreter
     /// Milestones recorded off the coordinator's thread (hook outcomes) or between intervals,
     /// for the run's recorder.
-    private let inbox = MilestoneInbox()
+    let inbox = MilestoneInbox()
 
     /// `plan`: the scenario's fleet plan for `options.shard`, when the caller has built it already.
     public init(scenario: Scenario, options: Options, plan: FleetPlan? = nil, logger: Logger = Logger(label: "fleetsim.live")) {
@@ -106,9 +108,10 @@ public final class LiveRunner {
     public func run(shouldStop: @escaping () -> Bool, status: ((Status) -> Void)? = nil,
                     interval onInterval: ((Report) -> Bool)? = nil) throws -> Report {
         let wallStart = Date()
-        let info = Recorder.RunInfo(mode: "live", scenario: scenario.name, seed: scenario.seed, clockStart: scenario.clockStart,
+        var info = Recorder.RunInfo(mode: "live", scenario: scenario.name, seed: scenario.seed, clockStart: scenario.clockStart,
                                     devices: plan.shardDeviceCount,
                                     thresholds: scenario.thresholds.map { ($0.metric, $0.expression) })
+        if plan.shard.count > 1 { info.shard = plan.shard.description }
         var observe = options.observe
         let url: String
         if let target = options.target {
@@ -143,6 +146,7 @@ public final class LiveRunner {
 
         // The run's one recorder: the loops' counts arrive at every interval boundary.
         var recorder = Recorder(interval: scenario.interval, groups: plan.groups.count)
+        recorder.keepsIntervalHistograms = true   // shard reports merge their interval percentiles exactly
         if let problem = Self.probe(endpoint) {
             var report = recorder.report(info, durationS: 0, wallS: Date().timeIntervalSince(wallStart))
             report.incomplete = "target \(url) unreachable: \(problem)"
@@ -161,6 +165,13 @@ public final class LiveRunner {
                            protocols: protocols, interval: interval)
             }.wait()
         }
+        var metrics: MetricsEndpoint?
+        if let listen = options.metricsListen {
+            let m = try MetricsEndpoint(listen: listen)
+            metrics = m
+            options.notice?("metrics: http://\(m.address)/metrics (Prometheus text, label shard=\"\(plan.shard)\")")
+        }
+        defer { metrics?.stop() }
         // Before the devices start: what the database is, what it costs here, what it states.
         if !observe.isEmpty { _ = scrape(observe, at: 0); announceDatabase() }
         for d in drivers { try d.loop.submit { d.start() }.wait() }
@@ -177,13 +188,21 @@ public final class LiveRunner {
         var lastCounts = (connects: 0, disconnects: 0, at: Date())
 
         /// The loops' counts since the last boundary, and the milestones waiting, into the recorder.
-        func collect(at t: Nanoseconds) throws {
-            recorder.absorb(try drivers.map { d in try d.loop.submit { d.handOver(at: t) }.wait() })
+        /// Losses within half a second of wall time of each other are one mass disconnect.
+        let lossWindow = max(Time.second, Nanoseconds(0.5 * Double(Time.second) * options.timeScale))
+        func collect(at t: Nanoseconds, final: Bool = false) throws {
+            recorder.absorb(try drivers.map { d in try d.loop.submit { d.handOver(at: t) }.wait() },
+                            at: t, window: lossWindow, final: final)
             inbox.drain(into: &recorder)
         }
         func report(durationS: Double) throws -> Report {
-            let episodes = try drivers.flatMap { d in try d.loop.submit { d.recorder.massDisconnects }.wait() }
-            return recorder.report(info, durationS: durationS, wallS: Date().timeIntervalSince(wallStart), massDisconnects: episodes)
+            var r = recorder.report(info, durationS: durationS, wallS: Date().timeIntervalSince(wallStart))
+            try causes().fill(&r.summary)
+            return r
+        }
+        /// The loops' lost sessions and failed connects by cause, since the run began.
+        func causes() throws -> CauseCounts {
+            try drivers.reduce(into: CauseCounts()) { sum, d in sum.add(try d.loop.submit { d.causes }.wait()) }
         }
 
         runLoop: while true {
@@ -224,19 +243,37 @@ public final class LiveRunner {
                 incomplete = "interrupted at t=\(Int(Time.seconds(now)))s of scenario time"
                 break
             }
-            if let status, Date().timeIntervalSince(lastStatus) >= 1 {
+            if status != nil || metrics != nil, Date().timeIntervalSince(lastStatus) >= 1 {
                 lastStatus = Date()
                 var s = Status(scenarioS: Time.seconds(now), wallS: Date().timeIntervalSince(wallStart),
                                durationS: Time.seconds(scenario.duration))
                 var census = Census()
-                var connects = 0, disconnects = 0
+                // The totals so far: the last interval's report, and what the loops counted since.
+                var counters = Recorder.Counters()
+                let summary = merged.summary
+                counters.connectAttempts = summary.connectAttempts; counters.connects = summary.connects
+                counters.disconnects = summary.disconnects; counters.rejects = summary.rejects
+                counters.handshakeTimeouts = summary.handshakeTimeouts; counters.ackTimeouts = summary.ackTimeouts
+                var causes = CauseCounts()
+                var handshakes = metrics == nil ? LatencyRecorder() : recorder.allHandshakes
                 for d in drivers {
-                    let (c, counts) = try d.loop.submit { (d.census(), d.recorder.currentCounters) }.wait()
+                    let wantsMore = metrics != nil
+                    let (c, counts, loopCauses, loopHandshakes) = try d.loop.submit {
+                        (d.census(), d.recorder.currentCounters, wantsMore ? d.causes : CauseCounts(),
+                         wantsMore ? d.recorder.handshakesSinceHandOver : nil)
+                    }.wait()
                     census.add(c)
-                    connects += counts.connects
-                    disconnects += counts.disconnects
+                    counters.add(counts)
+                    causes.add(loopCauses)
+                    if let loopHandshakes { handshakes.add(loopHandshakes) }
                 }
-                let totalConnects = merged.summary.connects + connects, totalDisconnects = merged.summary.disconnects + disconnects
+                if let metrics {
+                    metrics.update(MetricsEndpoint.Snapshot(
+                        shard: plan.shard.description, scenario: scenario.name, scenarioS: Time.seconds(now),
+                        census: (census.online, census.connecting, census.backingOff, census.gaveUp, census.notJoined),
+                        counters: counters, causes: causes, handshakes: handshakes))
+                }
+                let totalConnects = counters.connects, totalDisconnects = counters.disconnects
                 let dt = max(0.001, Date().timeIntervalSince(lastCounts.at))
                 s.connectsPerS = Double(max(0, totalConnects - lastCounts.connects)) / dt
                 s.disconnectsPerS = Double(max(0, totalDisconnects - lastCounts.disconnects)) / dt
@@ -249,7 +286,7 @@ public final class LiveRunner {
                 s.backendMemoryBytes = lastSample.memoryBytes
                 s.backendCrashes = merged.summary.backendCrashes
                 s.scrapeFailures = scrapeFailures
-                status(s)
+                status?(s)
             }
             usleep(20_000)
         }
@@ -272,7 +309,7 @@ public final class LiveRunner {
         }
         let covered = min(clock.now(), scenario.duration)
         // The counts of the interval still open go in the totals, not in the series.
-        try collect(at: covered)
+        try collect(at: covered, final: true)
         var final = try report(durationS: Time.seconds(max(covered, Nanoseconds(nextInterval - 1) * scenario.interval)))
         final.incomplete = incomplete
         if !observe.isEmpty { _ = scrape(observe, at: covered) }
@@ -295,151 +332,6 @@ public final class LiveRunner {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let ok = address.withSockAddr { sa, len in connect(fd, sa, socklen_t(len)) } == 0
         return ok ? nil : String(cString: strerror(errno))
-    }
-
-    // MARK: Timeline
-
-    /// Timeline event `index`, due at `t`: what the interpreter says it means, carried out.
-    private func apply(_ index: Int, at t: Nanoseconds, drivers: [LoopDriver]) {
-        let action = scenario.timeline[index].action
-        var values = faultValues(action, phase: "start")
-        values["at"] = Units.format(duration: t)
-        carryOut(interpreter.start(index), at: t, values: values, drivers: drivers)
-    }
-
-    /// The end of the fault timeline event `index` started, when its `for` has elapsed. An
-    /// outage's and a failed gateway's processes reopen by themselves (their restart's down time
-    /// is the fault's `for`).
-    private func endFault(_ index: Int, at t: Nanoseconds, drivers: [LoopDriver]) {
-        guard let step = interpreter.end(index) else { return }
-        var values = faultValues(scenario.timeline[index].action, phase: "end")
-        values["at"] = Units.format(duration: t)
-        carryOut(step, at: t, values: values, drivers: drivers)
-    }
-
-    /// Carries out an interpreter step: the embedded backend's admin calls, or the action's hook
-    /// against another target (`values`, to which the effects add theirs), and the loops' part;
-    /// then records the milestone on every loop, with the calls' failures or the hook's outcome.
-    private func carryOut(_ step: TimelineInterpreter.Step, at t: Nanoseconds, values: [String: String], drivers: [LoopDriver]) {
-        var values = values
-        var adminCalls: [(path: String, body: String, processes: [Int]?)] = []
-        var devices = 0
-        var errors: [Int] = []
-        func onLoops(_ work: @escaping @Sendable (LoopDriver) -> Void) { for d in drivers { d.loop.execute { work(d) } } }
-        for effect in step.effects {
-            switch effect {
-            case .firmware(let range, let blocking, let groups):
-                adminCalls.append((blocking ? "/admin/block" : "/admin/unblock", range.description, [0]))
-                values["firmware"] = range.description
-                // The run's recorder counts eligibility; each loop's, the size of its mass disconnects.
-                inbox.blocked(groups)
-                onLoops { d in for (g, blocked) in groups.enumerated() { d.setBlocked(group: g, blocked) } }
-            case .gatewaysDown(let which, let down, _):
-                adminCalls.append(("/admin/restart", "down=\(wall(down))", which.map { [$0] }))
-                values["gateway"] = which.map(String.init) ?? "all"
-                values["down"] = wall(down)
-            case .databaseCores(let cores):
-                let n = backend.map { $0.databaseWorkers(cores: cores) } ?? cores
-                adminCalls.append(("/admin/db-workers", String(n), nil))
-                values["cores"] = String(cores)
-            case .sessionsDropped(let fraction, let event):
-                devices += drivers.map { d in (try? d.loop.submit { d.dropSessions(fraction: fraction, event: event, now: t) }.wait()) ?? 0 }
-                    .reduce(0, +)
-            case .admission(let admission):
-                let body = Self.admissionBody(admission, timeScale: options.timeScale)
-                adminCalls.append(("/admin/admission", body, nil))
-                values["admission"] = body
-            case .faultSet(.dnsFailure), .faultCleared(.dnsFailure):
-                let failing = { if case .faultSet = effect { return true } else { return false } }()
-                onLoops { d in d.setDNSFailing(failing) }
-            case .faultSet(let action):
-                adminCalls.append(("/admin/fault", faultBody(action), nil))
-            case .faultCleared(let action):
-                adminCalls.append(("/admin/fault", "\(action.name) off", nil))
-            case .groupRemoved(let g):
-                devices += drivers.map { d in (try? d.loop.submit { d.removeGroup(g) }.wait()) ?? 0 }.reduce(0, +)
-            case .featureFailureStarted(let owner, let message, let groups):
-                onLoops { d in d.startFeatureFailure(owner: owner, message: message, groups: groups, now: t) }
-            case .featureFailureEnded(let owner):
-                // Each loop's whole errors per matched group.
-                let perLoop: [[Int]] = drivers.compactMap { d in try? d.loop.submit { d.endFeatureFailure(owner: owner, now: t) }.wait() }
-                errors = perLoop.reduce(into: Array(repeating: 0, count: perLoop.first?.count ?? 0)) { sum, loop in
-                    for k in loop.indices { sum[k] += loop[k] }
-                }
-            }
-        }
-        let inbox = self.inbox
-        let record: @Sendable (String) -> Void = { text in inbox.timeline(at: t, text) }
-        carryOut(step.milestone.text(devices: devices, errors: errors), adminCalls: adminCalls, hook: step.hook, values: values,
-                 record: record)
-    }
-
-    /// The body of `/admin/fault` that starts a backend fault, durations in wall time.
-    private func faultBody(_ action: Scenario.Action) -> String {
-        switch action {
-        case .httpErrors(let fraction, let status, let retryAfter, _):
-            return "http-errors fraction=\(fraction) status=\(status)" + (retryAfter.map { " retry-after=\(wall($0))" } ?? "")
-        case .latency(let add, _): return "latency add=\(wall(add))"
-        case .dbErrors(let fraction, _): return "db-errors fraction=\(fraction)"
-        default: return action.name
-        }
-    }
-
-    /// The body of `/admin/admission`: the scenario's settings in the one text form, in wall time
-    /// at this run's time scale (so a refused device waits the scenario's Retry-After).
-    static func admissionBody(_ a: Scenario.Admission?, timeScale: Double) -> String {
-        a.map { $0.scaled(timeScale: timeScale).description } ?? "off"
-    }
-
-    /// A scenario duration in wall time at this run's time scale, as the backend's controls take it.
-    private func wall(_ ns: Nanoseconds) -> String {
-        Units.format(duration: LiveClock.wall(ns, timeScale: options.timeScale))
-    }
-
-    /// A fault's values for its hook (`Scenario.Hook.placeholders`), durations in wall time.
-    /// `phase`: `start` or `end` (a fault's hook runs at both).
-    private func faultValues(_ action: Scenario.Action, phase: String) -> [String: String] {
-        var v: [String: String] = [:]
-        switch action {
-        case .outage, .failGateway, .httpErrors, .latency, .dbErrors, .featureFailure: v["phase"] = phase
-        default: return v
-        }
-        if let d = action.faultDuration { v["for"] = wall(d) }
-        switch action {
-        case .failGateway(let gw, _): v["gateway"] = String(gw)
-        case .httpErrors(let fraction, let status, let retryAfter, _):
-            v["fraction"] = String(fraction); v["status"] = String(status); v["retry_after"] = retryAfter.map(wall) ?? "none"
-        case .latency(let add, _): v["add"] = wall(add)
-        case .dbErrors(let fraction, _): v["fraction"] = String(fraction)
-        case .featureFailure(let model, let firmware, let message, _):
-            v["message"] = message; v["model"] = model ?? "any"; v["firmware"] = firmware?.description ?? "*"
-        default: break
-        }
-        return v
-    }
-
-    /// Applies an action's effect on the backend: the embedded backend's admin calls (each to the
-    /// processes it names, nil: every one), or the action's hook against another target; then
-    /// records the milestone, with the calls' failures or the hook's outcome.
-    private func carryOut(_ detail: String, adminCalls: [(path: String, body: String, processes: [Int]?)],
-                          hook name: String?, values: [String: String], record: @escaping @Sendable (String) -> Void) {
-        if let backend {
-            var failures: [String] = []
-            for call in adminCalls {
-                for i in call.processes ?? Array(backend.endpoints.processes.indices) {
-                    do { try backend.admin(call.path, body: call.body, process: i) } catch { failures.append("\(error)") }
-                }
-            }
-            if failures.isEmpty { logger.info("timeline: \(detail)") } else {
-                logger.warning("timeline: \(detail): the backend refused", metadata: ["errors": "\(failures.joined(separator: "; "))"])
-            }
-            record(detail + (failures.isEmpty ? "" : " (failed: \(failures.joined(separator: "; ")))"))
-        } else if let name, let hooks = hookRunner, hooks.hook(for: name) != nil {
-            hooks.run(name, values: values) { outcome in record(detail + " (\(outcome))") }
-        } else {
-            logger.info("timeline: \(detail)")
-            record(detail)
-        }
     }
 
     // MARK: Backend sample

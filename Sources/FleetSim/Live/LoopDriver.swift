@@ -23,11 +23,8 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         var generation: UInt32 = 0
         /// Scenario time the current connect attempt began.
         var attemptStart: Nanoseconds = 0
-        /// The mass disconnect this device was dropped in and has not come back from (0: none).
-        var episode: UInt32 = 0
-        /// Scenario time this device last lost an online session without deciding it (for episodes:
-        /// a device already back when its second's episode begins counts as back); -1: never, or
-        /// it has left the fleet.
+        /// Scenario time this device lost an online session without deciding it, while it is not
+        /// back online (its return is handed over with it, for mass disconnects); -1: none.
         var lostAt: Nanoseconds = -1
         /// Joined and still in its first connect attempt (`DriverCore.afterEvent`).
         var joining = false
@@ -57,13 +54,16 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     var recorder: Recorder { core.recorder }
     private var tickTask: RepeatedTask?
     private(set) var stopping = false
-    /// Devices that lost a session in the current second, for mass-disconnect episodes.
-    private var lostThisSecond: [Int32] = []
-    private var lostSecond: Int64 = -1
+    /// Sessions lost and devices back since the last hand-over: the run's recorder joins them
+    /// over every loop into mass disconnects.
+    private var losses: [Recorder.Loss] = []
+    private var returns: [Recorder.Return] = []
     /// Connections open or opening.
     private(set) var openConnections = 0
     /// `dns-failure` in force: every connect attempt fails to resolve.
     private var dnsFailing = false
+    /// Sessions lost and connects failed on this loop, by cause, since the run began.
+    private(set) var causes = CauseCounts()
 
     init(loop: EventLoop, plan: FleetPlan, devices: [Int], client: WSClient, endpoint: WSEndpoint, clock: LiveClock,
          protocols: [DeviceProtocol], interval: Nanoseconds) {
@@ -83,7 +83,7 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         connections = Array(repeating: nil, count: devices.count)
         wheel = TimerWheel(tick: LoopDriver.tick)
         core = DriverCore(plan: plan, interval: interval)
-        lostThisSecond.reserveCapacity(1024)
+        core.recorder.handsOver = true
         // Joins: each device at its plan time; a warm group's devices spread over their first
         // heartbeat interval (a fleet in steady state does not connect in one instant).
         for i in slots.indices {
@@ -127,16 +127,15 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
                 let g = Int(slots[i].group)
                 let was = slots[i].machine.isOnline
                 let actions = slots[i].machine.timerFired(token: entry.token, now: now, behaviour: behaviours[g])
-                transitions(i, wasOnline: was, now: now)
+                transitions(i, wasOnline: was, now: now, cause: "timeout.ack")
                 apply(actions, i, now: now)
             case .sessionEnd:
                 guard entry.token == slots[i].generation, slots[i].machine.isOnline else { continue }
                 let actions = slots[i].machine.restart(now: now, behaviour: behaviours[Int(slots[i].group)])
-                transitions(i, wasOnline: true, now: now)
+                transitions(i, wasOnline: true, now: now, cause: "session.end")
                 apply(actions, i, now: now)
             }
         }
-        flushLost(now: clock.now())
     }
 
     // MARK: Actions → WSClient
@@ -149,7 +148,9 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         }
         if actions.close { closeTransport(i, abort: false) }
         switch actions.note {
-        case .handshakeTimeout: core.recorder.handshakeTimeout()
+        case .handshakeTimeout:
+            core.recorder.handshakeTimeout()
+            causes.failedConnect("timeout.handshake")
         case .ackTimeout: core.recorder.ackTimeout()
         default: break
         }
@@ -196,22 +197,27 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     }
 
     /// Online transitions after a machine event, noted by `DriverCore`; a session the network
-    /// ends goes on the wheel.
-    private func transitions(_ i: Int, wasOnline: Bool, now: Nanoseconds) {
+    /// ends goes on the wheel. `cause`: what ended the session, if it ended.
+    private func transitions(_ i: Int, wasOnline: Bool, now: Nanoseconds, cause: @autoclosure () -> String) {
         let isOnline = slots[i].machine.isOnline
         guard wasOnline != isOnline else { return }
         let g = Int(slots[i].group)
         if isOnline {
-            var (episode, joining) = (slots[i].episode, slots[i].joining)
+            var (episode, joining): (UInt32, Bool) = (0, slots[i].joining)   // episodes: the run's recorder
             let end = core.wentOnline(device: Int(slots[i].device), group: g, session: slots[i].generation,
                                       episode: &episode, joining: &joining, now: now, handshake: now - slots[i].attemptStart)
-            (slots[i].episode, slots[i].joining) = (episode, joining)
+            slots[i].joining = joining
+            if slots[i].lostAt >= 0 {
+                returns.append(Recorder.Return(lostAt: slots[i].lostAt, backAt: now))
+                slots[i].lostAt = -1
+            }
             if let end {
                 wheel.arm(device: Int32(i), token: slots[i].generation, kind: TimerKind.sessionEnd.rawValue,
                           at: clock.wall(scenario: end))
             }
         } else {
             core.wentOffline(group: g)
+            causes.disconnect(cause())
         }
     }
 
@@ -236,10 +242,13 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         let g = Int(slots[i].group)
         guard let inbound = protocols[g].interpret(text, outstanding: slots[i].machine.seq) else { return }
         let now = clock.now()
-        if case .reject = inbound { core.recorder.rejected() }
         let was = slots[i].machine.isOnline
+        if case .reject = inbound {
+            core.recorder.rejected()
+            if !was { causes.failedConnect("rejected") }
+        }
         let actions = slots[i].machine.received(inbound, now: now, behaviour: behaviours[g])
-        transitions(i, wasOnline: was, now: now)
+        transitions(i, wasOnline: was, now: now, cause: "rejected")
         apply(actions, i, now: now)
     }
 
@@ -263,8 +272,9 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
             if case .http = outcome { core.recorder.rejected() }
             actions = slots[i].machine.transportDown(down, now: now, behaviour: behaviours[g])
         }
-        if was && !slots[i].machine.isOnline { noteLost(i, now: now) }
-        transitions(i, wasOnline: was, now: now)
+        if was && !slots[i].machine.isOnline { noteLost(i, now: now, cause: .lost) }
+        if !was { causes.failedConnect(cause.label) }
+        transitions(i, wasOnline: was, now: now, cause: cause.label)
         apply(actions, i, now: now)
     }
 
@@ -285,39 +295,26 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
 
     // MARK: Mass disconnects
 
-    /// Devices the backend dropped within one second form a mass disconnect when there are
-    /// enough of them (the recorder's rule: ≥ 10 and ≥ 1% of the eligible fleet).
-    private func noteLost(_ i: Int, now: Nanoseconds) {
-        let second = now / Time.second
-        if second != lostSecond { flushLost(now: now); lostSecond = second }
+    /// An online device lost its session without deciding it: the run's recorder joins the losses
+    /// of every loop into mass disconnects (`Recorder.absorb`), and the device's return says when
+    /// it was back.
+    private func noteLost(_ i: Int, now: Nanoseconds, cause: Recorder.LossCause) {
         slots[i].lostAt = now
-        lostThisSecond.append(Int32(i))
-    }
-
-    private func flushLost(now: Nanoseconds) {
-        guard !lostThisSecond.isEmpty, now / Time.second != lostSecond else { return }
-        let start = lostSecond * Time.second
-        let episode = core.recorder.beginEpisode(at: start, cause: "lost", onlineDropped: lostThisSecond.count)
-        if episode != 0 {
-            for i in lostThisSecond.map(Int.init) where slots[i].lostAt >= 0 {
-                if slots[i].machine.isOnline { core.recorder.back(episode: Int(episode), at: now) } else { slots[i].episode = episode }
-            }
-        }
-        lostThisSecond.removeAll(keepingCapacity: true)
+        losses.append(Recorder.Loss(t: now, cause: cause))
     }
 
     // MARK: Timeline and control (on the loop)
 
     /// The network drops these sessions without a close handshake (`drop-sessions`).
     func dropSessions(fraction: Double, event: Int, now: Nanoseconds) -> Int {
-        let (dropped, episode) = core.sessionsToDrop(fraction: fraction, event: event, now: now, count: slots.count) { i in
+        let (dropped, _) = core.sessionsToDrop(fraction: fraction, event: event, now: now, count: slots.count, episode: false) { i in
             (Int(slots[i].device), slots[i].machine.isOnline)
         }
         for i in dropped {
-            if episode != 0 { slots[i].episode = episode }
+            noteLost(i, now: now, cause: .dropSessions)
             closeTransport(i, abort: true)
             let actions = slots[i].machine.transportDown(.lost, now: now, behaviour: behaviours[Int(slots[i].group)])
-            transitions(i, wasOnline: true, now: now)
+            transitions(i, wasOnline: true, now: now, cause: "dropped")
             apply(actions, i, now: now)
         }
         return dropped.count
@@ -335,10 +332,10 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
         let candidates = slots.indices.filter { Int(slots[$0].group) == g }
         return core.remove(group: g, candidates: candidates, joined: { slots[$0].machine.state != .idle }) { i in
             let left = (wasOnline: slots[i].machine.isOnline, joining: slots[i].joining)
+            if left.wasOnline { causes.disconnect("removed") }
             closeTransport(i, abort: false)
             slots[i].generation &+= 1   // a session-end timer, a connection's late callback: stale
             slots[i].machine = DeviceMachine(random: slots[i].machine.random)
-            slots[i].episode = 0
             slots[i].lostAt = -1
             slots[i].joining = false
             return left
@@ -358,7 +355,14 @@ final class LoopDriver: WSConnectionDelegate, @unchecked Sendable {  // state co
     func setBlocked(group: Int, _ blocked: Bool) { core.recorder.setBlocked(group: group, blocked) }
 
     /// This loop's counts since the last interval boundary, `now`, for the run's one recorder.
-    func handOver(at now: Nanoseconds) -> Recorder.Part { core.handOver(at: now) }
+    func handOver(at now: Nanoseconds) -> Recorder.Part {
+        var part = core.handOver(at: now)
+        part.losses = losses
+        part.returns = returns
+        losses.removeAll(keepingCapacity: true)
+        returns.removeAll(keepingCapacity: true)
+        return part
+    }
 
     /// Counts of devices by state, for the progress display.
     func census() -> Census {

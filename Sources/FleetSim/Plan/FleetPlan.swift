@@ -60,6 +60,37 @@ public struct FleetPlan: Sendable {
             self.init(index: i, count: n)
         }
 
+        /// Parses `--shard`: `i/n`, or `auto/n`, where i is a Kubernetes Indexed Job's completion
+        /// index (`JOB_COMPLETION_INDEX`, 0…n−1, set in each pod). Throws the one-line reason.
+        public init(argument text: String, environment: [String: String]) throws {
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+            if parts.count == 2, parts[0] == "auto" {
+                guard let n = Int(parts[1]), n >= 1 else {
+                    throw ShardError("expected auto/n with n ≥ 1, like auto/16, got \"\(text)\"")
+                }
+                guard let raw = environment[Shard.indexVariable] else {
+                    throw ShardError("auto/\(n) takes the shard from \(Shard.indexVariable), which is not set (a Kubernetes Indexed Job sets it in each pod)")
+                }
+                guard let i = Int(raw.trimmingCharacters(in: .whitespaces)), (0..<n).contains(i) else {
+                    throw ShardError("\(Shard.indexVariable)=\"\(raw)\" is not a shard of auto/\(n): expected 0…\(n - 1) (the Job's completions must be \(n))")
+                }
+                self.init(index: i, count: n)
+                return
+            }
+            guard let shard = Shard(parsing: text) else {
+                throw ShardError("expected i/n with 0 ≤ i < n, like 0/2, or auto/n in a Kubernetes Indexed Job, got \"\(text)\"")
+            }
+            self = shard
+        }
+
+        /// The variable a Kubernetes Indexed Job sets to each pod's index.
+        public static let indexVariable = "JOB_COMPLETION_INDEX"
+
+        public struct ShardError: Error, CustomStringConvertible {
+            public var description: String
+            init(_ d: String) { description = d }
+        }
+
         @inline(__always)
         public func contains(_ device: Int) -> Bool { device % count == index }
 

@@ -61,6 +61,8 @@ public struct Recorder {
         public var devices: Int
         /// Thresholds to evaluate, as (metric, expression).
         public var thresholds: [(metric: String, expression: String)]
+        /// The shard of the fleet (`i/n`), when the run drives one (`Report.shard`).
+        public var shard: String?
 
         public init(mode: String, scenario: String, seed: UInt64, clockStart: String?, devices: Int,
                     thresholds: [(metric: String, expression: String)]) {
@@ -106,6 +108,17 @@ public struct Recorder {
     /// The busiest second since the interval (or the hand-over) began.
     @usableFromInline var intervalPeakAttempts = 0
     @usableFromInline var peakMemory: Int64 = 0
+    /// A live loop's recorder (`handsOver`) keeps its attempts per second since the last hand-over,
+    /// so that the coordinator finds the fleet's busiest second exactly (`absorb`).
+    public var handsOver = false
+    /// A live run's recorder keeps each interval's handshakes (`Report.Histograms.handshakeUsByInterval`).
+    public var keepsIntervalHistograms = false
+    var intervalHistograms: [LatencyRecorder.Buckets] = []
+    @usableFromInline var attemptSeconds: [SecondCount] = []
+    /// The coordinator's: attempts per recent second, summed over the loops.
+    var recentSeconds: [Int64: Int] = [:]
+    /// The coordinator's: losses found in the loops' parts, joined into mass disconnects.
+    var losses = LossClusters()
     @usableFromInline var intervalPeakMemory: Int64 = 0
 
     /// - Parameters:
@@ -140,6 +153,7 @@ public struct Recorder {
         counters.connectAttempts += 1
         let second = now / 1_000_000_000
         if second != currentSecond {
+            if handsOver && attemptsThisSecond > 0 { attemptSeconds.append(.init(second: currentSecond, count: attemptsThisSecond)) }
             currentSecond = second
             attemptsThisSecond = 0
         }
@@ -261,6 +275,10 @@ public struct Recorder {
 
     /// This interval's counts so far.
     public var currentCounters: Counters { counters }
+    /// Handshakes recorded here and not yet handed over (a loop's), or every one absorbed (the
+    /// coordinator's): the live metrics endpoint's histogram.
+    public var handshakesSinceHandOver: LatencyRecorder { intervalHandshakes }
+    public var allHandshakes: LatencyRecorder { handshakes }
 
     // MARK: Intervals
 
@@ -283,6 +301,7 @@ public struct Recorder {
         series.dbWaitS.append(backend.dbWaitS)
         series.pendingHandshakes.append(backend.pendingHandshakes)
         series.backendMemoryBytes.append(backend.memoryBytes)
+        if keepsIntervalHistograms { intervalHistograms.append(intervalHandshakes.buckets) }
         series.handshakeP50Ms.append(intervalHandshakes.percentileMs(50))
         series.handshakeP99Ms.append(intervalHandshakes.percentileMs(99))
         peakMemory = max(peakMemory, intervalPeakMemory)
@@ -306,9 +325,7 @@ public struct Recorder {
 
     /// The report of everything recorded so far; `durationS` is the scenario time covered.
     /// Counts of the interval still open are included in the totals, not in the series.
-    /// `massDisconnects`: those recorded elsewhere (a live run's loops), besides this recorder's.
-    public func report(_ info: RunInfo, durationS: Double, eventsProcessed: UInt64? = nil,
-                       wallS: Double? = nil, massDisconnects: [Report.MassDisconnect] = []) -> Report {
+    public func report(_ info: RunInfo, durationS: Double, eventsProcessed: UInt64? = nil, wallS: Double? = nil) -> Report {
         var totals = self.totals
         totals.add(counters)
         let fractions = ReportRules.onlineFractions(series)
@@ -328,14 +345,15 @@ public struct Recorder {
             eventsProcessed: eventsProcessed, wallS: wallS)
         summary.dnsFailures = totals.dnsFailures > 0 ? totals.dnsFailures : nil
         summary.featureErrors = totals.featureErrors > 0 ? totals.featureErrors : nil
-        var list = self.massDisconnects
-        if !massDisconnects.isEmpty { list = (list + massDisconnects).sorted { $0.tS < $1.tS } }
-        let storm = ReportRules.storm(episodes: list, attempts: totals.connectAttempts, connects: totals.connects,
+        let storm = ReportRules.storm(episodes: massDisconnects, attempts: totals.connectAttempts, connects: totals.connects,
                                       peakReconnectRatePerS: Double(max(peakAttemptsPerSecond, intervalPeakAttempts)))
-        return Report(mode: info.mode, scenario: info.scenario, seed: info.seed, clockStart: info.clockStart,
-                      summary: summary, storm: storm, milestones: sortedMilestones, series: series,
-                      thresholds: info.thresholds.map { Report.ThresholdResult(metric: $0.metric, expression: $0.expression) },
-                      histograms: Report.Histograms(handshakeUs: histogram))
+        var report = Report(mode: info.mode, scenario: info.scenario, seed: info.seed, clockStart: info.clockStart,
+                            summary: summary, storm: storm, milestones: sortedMilestones, series: series,
+                            thresholds: info.thresholds.map { Report.ThresholdResult(metric: $0.metric, expression: $0.expression) },
+                            histograms: Report.Histograms(handshakeUs: histogram,
+                                                          byInterval: keepsIntervalHistograms ? intervalHistograms : nil))
+        report.shard = info.shard
+        return report
     }
 }
 
