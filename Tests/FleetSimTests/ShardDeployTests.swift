@@ -98,7 +98,7 @@ import Yams
         let devices = scenario.fleet.map(\.count).reduce(0, +) / n
         let requests = (shardContainer["resources"] as! [String: Any])["requests"] as! [String: Any]
         let mib = Int((requests["memory"] as! String).dropLast(2))!
-        #expect(Double(mib) >= Double(devices) * 5.25 / 1024 + 40, "\(devices) devices a shard")
+        #expect(Double(mib) >= Double(devices) * 5.4 / 1024 + 42, "\(devices) devices a shard")
     }
 
     @Test func theImageRunsWhatTheJobsCall() throws {
