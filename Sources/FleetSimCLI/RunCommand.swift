@@ -22,6 +22,14 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
         scenario's `time_scale:`). Network and database latency are not compressed: a 50 ms scan \
         costs K × 50 ms of scenario time.
 
+        A fleet larger than one process holds (its descriptor limit: every device is a socket) runs \
+        as local shards: --processes N child processes, each `--shard i/N` of the fleet from its own \
+        loopback source address (127.0.0.2, 127.0.0.3…), against the one backend, which this \
+        process holds, all on one clock. By default N is as many as the fleet needs, said before \
+        it starts. Progress, series.jsonl, abort_on_fail thresholds and the report are the whole \
+        fleet's (each shard also writes its own into shard-i/). A shard that dies is named, the \
+        others stop, and the report is incomplete (exit 3).
+
         Writes series.jsonl as it goes (one line per interval, flushed), then report.json, \
         report.md and report.html. Ctrl-C or SIGTERM closes every device and writes the report of \
         what was measured (exit 3); a second Ctrl-C exits at once with series.jsonl intact \
@@ -31,6 +39,7 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
         Examples:
           fleetsim run scenarios/airtame-2020-02-08-live.yaml
           fleetsim run my-fleet.yaml --target ws://127.0.0.1:9001/device --time-scale 10
+          fleetsim run scenarios/fleet-60k-live.yaml                       # 60,000 devices: local shards
           fleetsim run my.yaml --shard auto/16 --metrics-listen 0.0.0.0:9464   # a pod of an Indexed Job
         """)
 
@@ -48,6 +57,16 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
 
     @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve the run's own metrics (devices by state, connects, disconnects and failed connects by cause, handshake latency) in Prometheus text format at http://HOST:PORT/metrics while it runs, labelled with the shard.", valueName: "host:port"))
     var metricsListen: String?
+
+    @Option(name: .long, help: ArgumentHelp("Run the fleet as N local shards, child processes against one backend (default: as many as the fleet needs within the descriptor limit; 1: one process).", valueName: "n"))
+    var processes: Int?
+
+    @Option(name: .customLong("source-address"), help: ArgumentHelp("Connect from this local address (repeatable: connections take them in turn), e.g. 127.0.0.2 for more loopback ports.", valueName: "ip"))
+    var sourceAddresses: [String] = []
+
+    /// A local shard started by `--processes` (LocalShardLink): devices only, the parent's clock.
+    @Flag(name: .customLong("local-shard"), help: .hidden)
+    var localShard = false
 
     @Option(name: .customLong("event-loops"), help: ArgumentHelp("Event-loop threads driving the devices (default 1: the other core is the backend's).", valueName: "n"))
     var eventLoops = 1
@@ -76,19 +95,49 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
                 throw ValidationError("--metrics-listen: expected HOST:PORT, like 127.0.0.1:9464, got \"\(listen)\"")
             }
         }
+        if let processes {
+            guard (1...250).contains(processes) else { throw ValidationError("--processes: expected 1…250, got \(processes)") }
+            if processes > 1, shard != nil { throw ValidationError("--processes: a --shard is one process; give one or the other") }
+            if processes > 1, metricsListen != nil { throw ValidationError("--processes: --metrics-listen serves one process's metrics; run one process per --shard to scrape each") }
+        }
+        if localShard, target == nil || shard == nil { throw ValidationError("--local-shard: only for the shards `--processes` starts (needs --target and --shard)") }
+        for a in sourceAddresses where !Self.isIPAddress(a) {
+            throw ValidationError("--source-address: expected an IP address, got \"\(a)\"")
+        }
         guard (1...64).contains(eventLoops) else { throw ValidationError("--event-loops: expected 1…64, got \(eventLoops)") }
+    }
+
+    static func isIPAddress(_ text: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 
     func run() async throws {
         let s = try options.load(scenario, seed: seed.seed)
         let target = self.target ?? s.live.target
-        let unsupported = LiveRunner.unsupportedActions(s, target: target)
+        if !localShard {
+            let devices = FleetPlan(scenario: s, shard: .whole).deviceCount
+            let perProcess = LocalShards.devicesPerProcess()
+            let needed = LocalShards.processesNeeded(devices: devices, perProcess: perProcess)
+            let count = processes ?? (shard == nil && metricsListen == nil ? needed : 1)
+            if count > 1 {
+                if processes == nil, !ci.quiet {
+                    FileHandle.standardError.write(Data(("fleetsim run: \(devices) devices are more than one process holds within its descriptor limit "
+                        + "(about \(perProcess)): running \(count) local shards (--processes \(count); --processes 1 for one process)\n").utf8))
+                }
+                return try await runLocalShards(s, count: count, target: target)
+            }
+            if devices > perProcess, !ci.quiet {
+                FileHandle.standardError.write(Data("fleetsim run: warning: \(devices) devices in one process, which holds about \(perProcess) within its descriptor limit\n".utf8))
+            }
+        }
+        let unsupported = localShard ? [] : LiveRunner.unsupportedActions(s, target: target)
         if let first = unsupported.first {
             throw CLIFailure.input("\(scenario): timeline[\(first.index)]: \(first.action) cannot be applied to target \(target ?? ""): "
                                    + "give it a hook (hooks.\(first.action): {http: \"POST URL\", token_env: VAR} or {shell: COMMAND}); "
                                    + "only add-devices, drop-sessions, dns-failure and remove-devices need none (the devices carry them out)")
         }
-        if target != nil, let missing = LiveRunner.missingHookToken(s) {
+        if target != nil, !localShard, let missing = LiveRunner.missingHookToken(s) {
             throw CLIFailure.input("\(scenario): \(missing)")
         }
         var headers: [(name: String, value: String)] = []
@@ -107,15 +156,23 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
         o.metricsListen = metricsListen
         o.observe = s.live.observe
         o.headers = headers
+        o.sourceAddresses = sourceAddresses
+        let link = localShard ? LocalShardLink() : nil
+        if let link {
+            o.role = .devices
+            o.startClock = { _ in try link.waitForStart() }
+            o.stopRequested = { link.parentGone }
+        }
         o.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         // The first Ctrl-C or SIGTERM stops the run gracefully (every device closes, the report is
         // written); a second one exits at once, with series.jsonl intact.
         let latch = Signals.stopLatch()
         let display = StatusDisplay(enabled: !ci.quiet, name: s.name)
         o.notice = { display.note($0) }
-        let aborting = s.thresholds.filter(\.abortOnFail)
+        // A local shard's fleet is its parent's: the parent judges abort_on_fail on the whole.
+        let aborting = localShard ? [] : s.thresholds.filter(\.abortOnFail)
         let progress = RunProgress()
-        let service = LiveRunService(scenario: s, options: o, logger: Logger(label: "fleetsim.live"), status: { display.show($0) }, interval: { r in
+        let service = LiveRunService(scenario: s, options: o, logger: Logger(label: "fleetsim.live"), status: { link?.report($0); display.show($0) }, interval: { r in
             if !display.isTTY { display.line(r) }
             guard !aborting.isEmpty else { return false }
             var copy = r

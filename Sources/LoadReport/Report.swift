@@ -269,15 +269,30 @@ public struct Report: Codable, Sendable {
         public var tS: Double
         public var kind: Kind
         public var detail: String
+        /// A timeline milestone that counts what its effect did on this process's devices (sessions
+        /// dropped, devices removed, error replies): `detail` with `{0}`, `{1}`… where the
+        /// `counts` go. Shards of one run record one each, and a merge adds their counts
+        /// (`ReportMerge`). Nil for every other milestone (and in simulation reports).
+        public var template: String?
+        public var counts: [Int]?
 
-        public init(tS: Double, kind: Kind, detail: String) {
+        public init(tS: Double, kind: Kind, detail: String, template: String? = nil, counts: [Int]? = nil) {
             self.tS = tS
             self.kind = kind
             self.detail = detail
+            self.template = template
+            self.counts = counts
+        }
+
+        /// `template` with `{k}` replaced by `counts[k]`.
+        public static func fill(_ template: String, _ counts: [Int]) -> String {
+            var out = template
+            for (k, n) in counts.enumerated().reversed() { out = out.replacingOccurrences(of: "{\(k)}", with: String(n)) }
+            return out
         }
 
         enum CodingKeys: String, CodingKey {
-            case tS = "t_s", kind, detail
+            case tS = "t_s", kind, detail, template, counts
         }
     }
 

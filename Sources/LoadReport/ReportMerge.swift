@@ -20,12 +20,20 @@ import Histogram
 ///   them. Otherwise (a simulation's reports) they are the maximum of the shards' (an upper bound).
 /// - **bounds**: the peak reconnect rate is the sum of the shards' peaks (an upper bound: they
 ///   need not be the same second). Within one run, the loops' seconds add exactly (`Recorder.absorb`).
+///   A mass disconnect seen by several shards (one cause, within half an interval, at most one
+///   episode per shard) is one episode of all their devices; its times back to 50% and 95% are the
+///   slowest shard's (an upper bound: when every shard is half back, so is the fleet).
 /// - Milestones: recorded events (the scheduled timeline, applied by every shard; crashes) are
-///   the union, identical ones once; the fleet's story (saturation, storms, collapse, recovery)
-///   and the recovery time are derived again from the merged series (`ReportRules`,
-///   `MilestoneTracker`), by the rules a single run uses.
+///   the union, identical ones once; a timeline event that counts what it did to each shard's
+///   devices (`Report.Milestone.template`) is one milestone with the shards' counts added; the
+///   fleet's story (saturation, storms, collapse, recovery) and the recovery time are derived
+///   again from the merged series (`ReportRules`, `MilestoneTracker`), by the rules a single run uses.
+/// - **local shards** (`fleetsim run --processes N`): the backend's side is one more report, of
+///   no devices (`backend:`), whose backend series, crashes, timeline milestones and database
+///   section are the merged report's; it is not a shard (never "missing").
 public enum ReportMerge {
-    public static func merge(_ reports: [Report]) throws -> Report {
+    public static func merge(_ shards: [Report], backend: Report? = nil) throws -> Report {
+        let reports = shards + (backend.map { [$0] } ?? [])
         guard let first = reports.first else { throw ReportError("nothing to merge: give at least one report") }
         for (i, r) in reports.enumerated().dropFirst() {
             guard r.scenario == first.scenario else {
@@ -63,13 +71,18 @@ public enum ReportMerge {
                             milestones: milestones, series: series,
                             thresholds: first.thresholds.map { Report.ThresholdResult(metric: $0.metric, expression: $0.expression) },
                             histograms: Report.Histograms(handshakeUs: histogram, byInterval: mergedIntervals(reports)))
-        var incomplete = reports.enumerated().compactMap { i, r in r.incomplete.map { "shard report \(i + 1): \($0)" } }
+        func name(_ i: Int) -> String {
+            guard i < shards.count else { return "the backend's side" }
+            return shards[i].shard.map { "shard \($0)" } ?? "shard report \(i + 1)"
+        }
+        var incomplete = reports.enumerated().compactMap { i, r in r.incomplete.map { "\(name(i)): \($0)" } }
         // A shard that stopped early: the merged series ends where it does.
         let covered = reports.map(\.series.count).max() ?? 0
         for (i, r) in reports.enumerated() where r.series.count < covered && r.incomplete == nil {
-            incomplete.append("shard report \(i + 1) stopped at t=\(Int(r.series.tS.last ?? 0))s (\(r.series.count) of \(covered) intervals)")
+            incomplete.append("\(name(i)) stopped at t=\(Int(r.series.tS.last ?? 0))s (\(r.series.count) of \(covered) intervals)")
         }
-        if let missing = try missingShards(reports) { incomplete.append(missing) }
+        if let missing = try missingShards(shards) { incomplete.append(missing) }
+        merged.database = backend?.database ?? reports.lazy.compactMap(\.database).first
         merged.incomplete = incomplete.isEmpty ? nil : incomplete.joined(separator: "; ")
         do {
             try merged.evaluateThresholds()
@@ -195,9 +208,33 @@ public enum ReportMerge {
     }
 
     static func mergedStorm(_ reports: [Report], summary: Report.Summary) -> Report.Storm {
-        let episodes = reports.flatMap(\.storm.massDisconnects).sorted { $0.tS < $1.tS }
+        let episodes = joinedEpisodes(reports.map(\.storm.massDisconnects), window: (reports.first?.series.intervalS ?? 0) / 2)
         return ReportRules.storm(episodes: episodes, attempts: summary.connectAttempts, connects: summary.connects,
                                  peakReconnectRatePerS: reports.reduce(0) { $0 + $1.storm.peakReconnectRatePerS })
+    }
+
+    /// One cause's episodes of different shards within `window` seconds of the first are one
+    /// mass disconnect: the earliest time, every shard's devices, the slowest shard's times back
+    /// (measured from the earliest). A shard's own episodes never join each other: its recorder
+    /// already decided they were distinct.
+    static func joinedEpisodes(_ perShard: [[Report.MassDisconnect]], window: Double) -> [Report.MassDisconnect] {
+        let all = perShard.enumerated().flatMap { k, episodes in episodes.map { (shard: k, episode: $0) } }
+            .sorted { ($0.episode.tS, $0.shard) < ($1.episode.tS, $1.shard) }
+        var joined: [(episode: Report.MassDisconnect, shards: Set<Int>, allBack50: Bool, allBack95: Bool)] = []
+        for (shard, e) in all {
+            if let k = joined.lastIndex(where: { $0.episode.cause == e.cause && e.tS - $0.episode.tS <= window && !$0.shards.contains(shard) }) {
+                let offset = e.tS - joined[k].episode.tS
+                joined[k].episode.devices += e.devices
+                joined[k].shards.insert(shard)
+                joined[k].allBack50 = joined[k].allBack50 && e.to50PctS != nil
+                joined[k].allBack95 = joined[k].allBack95 && e.to95PctS != nil
+                joined[k].episode.to50PctS = joined[k].allBack50 ? max(joined[k].episode.to50PctS ?? 0, offset + (e.to50PctS ?? 0)) : nil
+                joined[k].episode.to95PctS = joined[k].allBack95 ? max(joined[k].episode.to95PctS ?? 0, offset + (e.to95PctS ?? 0)) : nil
+            } else {
+                joined.append((e, [shard], e.to50PctS != nil, e.to95PctS != nil))
+            }
+        }
+        return joined.map(\.episode)
     }
 
     /// Events the drivers recorded (timeline, crashes) are the union, identical ones once; the
@@ -205,12 +242,46 @@ public enum ReportMerge {
     /// series by the tracker every run uses, not pieced together from the shards' own stories.
     static func mergedMilestones(_ reports: [Report], series: Report.Series) -> [Report.Milestone] {
         var seen = Set<String>()
+        var counted: [String: Int] = [:]   // key → index in `out`
         var out: [Report.Milestone] = []
-        for m in reports.flatMap(\.milestones) where !MilestoneTracker.derivedKinds.contains(m.kind)
-            && seen.insert("\(m.tS)|\(m.kind.rawValue)|\(m.detail)").inserted {
-            out.append(m)
+        for m in reports.flatMap(\.milestones) where !MilestoneTracker.derivedKinds.contains(m.kind) {
+            if let template = m.template, let counts = m.counts {
+                let key = "\(m.tS)|\(m.kind.rawValue)|\(template)"
+                if let k = counted[key], let sum = out[k].counts, sum.count == counts.count {
+                    out[k].counts = zip(sum, counts).map { $0 + $1 }
+                    out[k].detail = Report.Milestone.fill(template, out[k].counts!)
+                } else {
+                    counted[key] = out.count
+                    out.append(m)
+                }
+            } else if seen.insert("\(m.tS)|\(m.kind.rawValue)|\(m.detail)").inserted {
+                out.append(m)
+            }
         }
         out += MilestoneTracker.derive(from: series)
         return out.enumerated().sorted { ($0.element.tS, $0.offset) < ($1.element.tS, $1.offset) }.map(\.element)
+    }
+}
+
+extension Report {
+    /// The report of its first `n` intervals, as far as the series tell: the series, their
+    /// interval histograms and the milestones up to the n-th interval's end (the totals stay the
+    /// report's). What a merge of shards that closed different numbers of intervals so far takes.
+    public func prefix(intervals n: Int) -> Report {
+        guard n < series.count else { return self }
+        var r = self
+        var s = Report.Series(intervalS: series.intervalS)
+        s.tS = Array(series.tS.prefix(n)); s.online = Array(series.online.prefix(n)); s.eligible = Array(series.eligible.prefix(n))
+        s.connects = Array(series.connects.prefix(n)); s.disconnects = Array(series.disconnects.prefix(n))
+        s.connectAttempts = Array(series.connectAttempts.prefix(n)); s.handshakeTimeouts = Array(series.handshakeTimeouts.prefix(n))
+        s.ackTimeouts = Array(series.ackTimeouts.prefix(n)); s.rejects = Array(series.rejects.prefix(n)); s.crashes = Array(series.crashes.prefix(n))
+        s.dbUtilization = Array(series.dbUtilization.prefix(n)); s.dbWaitS = Array(series.dbWaitS.prefix(n))
+        s.pendingHandshakes = Array(series.pendingHandshakes.prefix(n)); s.backendMemoryBytes = Array(series.backendMemoryBytes.prefix(n))
+        s.handshakeP50Ms = Array(series.handshakeP50Ms.prefix(n)); s.handshakeP99Ms = Array(series.handshakeP99Ms.prefix(n))
+        r.series = s
+        if let byInterval = histograms.handshakeUsByInterval { r.histograms.handshakeUsByInterval = Array(byInterval.prefix(n)) }
+        let end = s.tS.last ?? 0
+        r.milestones = milestones.filter { $0.tS <= end }
+        return r
     }
 }

@@ -94,40 +94,92 @@ public final class SeriesLog {
     /// The report of the intervals a `series.jsonl` holds; a truncated last line (the process was
     /// killed while writing it) is skipped.
     public static func rebuild(path: String) throws -> Report {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ReportError("\(path): cannot read the file") }
-        let lines = data.split(separator: 0x0A)
-        guard let first = lines.first, let header = try? JSONDecoder().decode(Header.self, from: Data(first)),
-              header.schema == schemaName else {
-            throw ReportError("\(path):1:1: not a FleetSim series file (expected a first line with \"schema\": \"\(schemaName)\")")
-        }
-        var rows: [Line] = []
-        for (n, raw) in lines.dropFirst().enumerated() {
-            do { rows.append(try JSONDecoder().decode(Line.self, from: Data(raw))) } catch {
-                if n == lines.count - 2 { break }   // the last line was being written
-                throw ReportError("\(path):\(n + 2):1: not a series line: \(error)")
-            }
-        }
-        guard let last = rows.last else { throw ReportError("\(path): holds no interval yet") }
-        var series = Report.Series(intervalS: header.intervalS)
-        for r in rows {
-            let s = r.series
-            series.tS += s.tS; series.online += s.online; series.eligible += s.eligible; series.connects += s.connects
-            series.disconnects += s.disconnects; series.connectAttempts += s.connectAttempts
-            series.handshakeTimeouts += s.handshakeTimeouts; series.ackTimeouts += s.ackTimeouts; series.rejects += s.rejects
-            series.crashes += s.crashes; series.dbUtilization += s.dbUtilization; series.dbWaitS += s.dbWaitS
-            series.pendingHandshakes += s.pendingHandshakes; series.backendMemoryBytes += s.backendMemoryBytes
-            series.handshakeP50Ms += s.handshakeP50Ms; series.handshakeP99Ms += s.handshakeP99Ms
-        }
-        var report = Report(mode: header.mode, scenario: header.scenario, seed: header.seed, clockStart: header.clockStart,
-                            summary: last.summary, storm: last.storm, milestones: last.milestones,
-                            series: series,
-                            thresholds: header.thresholds.map { Report.ThresholdResult(metric: $0[0], expression: $0[1]) },
-                            histograms: Report.Histograms(handshakeUs: histogram(last.handshakeUs),
-                                                          byInterval: rows.allSatisfy { $0.intervalHandshakeUs != nil }
-                                                              ? rows.map { $0.intervalHandshakeUs! } : nil))
-        report.shard = header.shard
-        report.incomplete = "rebuilt from \(path) (\(rows.count) intervals)"
+        let reader = Reader(path: path)
+        guard var report = try reader.poll(final: true) else { throw ReportError("\(path): holds no interval yet") }
+        report.incomplete = "rebuilt from \(path) (\(report.series.count) intervals)"
         return report
+    }
+
+    /// Follows a `series.jsonl` another process is writing: each `poll()` reads only the lines
+    /// added since the last one (a line not yet complete waits for the next poll), so that
+    /// following a long run costs the new lines, not the file.
+    public final class Reader {
+        public let path: String
+        private var handle: FileHandle?
+        private var pending = Data()
+        private var header: Header?
+        private var series: Report.Series?
+        private var last: Line?
+        private var byInterval: [LatencyRecorder.Buckets]? = []
+        private var lineNumber = 0
+
+        public init(path: String) { self.path = path }
+
+        /// Intervals read so far.
+        public var count: Int { series?.count ?? 0 }
+
+        /// The report of every interval read so far (nil: none yet, or the file does not exist
+        /// yet). `final`: the writer is gone, and a last line without its newline is taken if it
+        /// parses. A line that does not parse (but the writer's last one) is an error.
+        public func poll(final: Bool = false) throws -> Report? {
+            if handle == nil {
+                guard let h = FileHandle(forReadingAtPath: path) else {
+                    if final { throw ReportError("\(path): cannot read the file") }
+                    return nil
+                }
+                handle = h
+            }
+            if let more = try? handle!.readToEnd(), !more.isEmpty { pending.append(more) }
+            while let newline = pending.firstIndex(of: 0x0A) {
+                let raw = pending[pending.startIndex..<newline]
+                pending = pending[(newline + 1)...]
+                lineNumber += 1
+                try take(Data(raw), final: false)
+            }
+            if final, !pending.isEmpty {
+                lineNumber += 1
+                try? take(pending, final: true)   // the last line was being written
+                pending = Data()
+            }
+            pending = Data(pending)
+            return report()
+        }
+
+        private func take(_ raw: Data, final: Bool) throws {
+            guard let header else {
+                guard let h = try? JSONDecoder().decode(Header.self, from: raw), h.schema == SeriesLog.schemaName else {
+                    throw ReportError("\(path):1:1: not a FleetSim series file (expected a first line with \"schema\": \"\(SeriesLog.schemaName)\")")
+                }
+                self.header = h
+                series = Report.Series(intervalS: h.intervalS)
+                return
+            }
+            _ = header
+            let r: Line
+            do { r = try JSONDecoder().decode(Line.self, from: raw) } catch {
+                throw ReportError("\(path):\(lineNumber):1: not a series line: \(error)")
+            }
+            let s = r.series
+            series!.tS += s.tS; series!.online += s.online; series!.eligible += s.eligible; series!.connects += s.connects
+            series!.disconnects += s.disconnects; series!.connectAttempts += s.connectAttempts
+            series!.handshakeTimeouts += s.handshakeTimeouts; series!.ackTimeouts += s.ackTimeouts; series!.rejects += s.rejects
+            series!.crashes += s.crashes; series!.dbUtilization += s.dbUtilization; series!.dbWaitS += s.dbWaitS
+            series!.pendingHandshakes += s.pendingHandshakes; series!.backendMemoryBytes += s.backendMemoryBytes
+            series!.handshakeP50Ms += s.handshakeP50Ms; series!.handshakeP99Ms += s.handshakeP99Ms
+            if let b = r.intervalHandshakeUs { byInterval?.append(b) } else { byInterval = nil }
+            last = r
+        }
+
+        private func report() -> Report? {
+            guard let header, let series, let last else { return nil }
+            var report = Report(mode: header.mode, scenario: header.scenario, seed: header.seed, clockStart: header.clockStart,
+                                summary: last.summary, storm: last.storm, milestones: last.milestones,
+                                series: series,
+                                thresholds: header.thresholds.map { Report.ThresholdResult(metric: $0[0], expression: $0[1]) },
+                                histograms: Report.Histograms(handshakeUs: SeriesLog.histogram(last.handshakeUs), byInterval: byInterval))
+            report.shard = header.shard
+            return report
+        }
     }
 
     /// A histogram with the recorder's layout (`LatencyRecorder.histogram`) holding these buckets.

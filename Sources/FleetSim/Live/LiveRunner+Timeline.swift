@@ -80,7 +80,20 @@ extension LiveRunner {
             }
         }
         let inbox = self.inbox
-        let record: @Sendable (String) -> Void = { text in inbox.timeline(at: t, text) }
+        let counted = step.milestone.counted(devices: devices, errors: errors)
+        switch options.role {
+        case .devices:
+            // A local shard: the backend's side is the parent's, which records the event; a shard
+            // records only what its own devices did, for the merge to add up.
+            if let counted { inbox.timeline(at: t, template: counted.template, counts: counted.counts) }
+            return
+        case .whole, .backend:
+            break
+        }
+        let record: @Sendable (String) -> Void = { text in
+            if let counted { inbox.timeline(at: t, template: counted.template + text.dropFirst(Report.Milestone.fill(counted.template, counted.counts).count),
+                                            counts: counted.counts) } else { inbox.timeline(at: t, text) }
+        }
         carryOut(step.milestone.text(devices: devices, errors: errors), adminCalls: adminCalls, hook: step.hook, values: values,
                  record: record)
     }

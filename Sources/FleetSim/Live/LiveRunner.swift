@@ -36,6 +36,18 @@ public final class LiveRunner {
         public var notice: (@Sendable (String) -> Void)?
         /// `HOST:PORT` to serve the run's own metrics on while it runs (`MetricsEndpoint`).
         public var metricsListen: String?
+        /// What this process does of the run (`Role`).
+        public var role: Role = .whole
+        /// Local source addresses for the devices' connections (`WSConfiguration.sourceAddresses`).
+        public var sourceAddresses: [String] = []
+        /// Called once the target is known (its device URL) and reachable, before the clock starts:
+        /// returns the run's common start (`NIODeadline.uptimeNanoseconds`, shared by every process
+        /// on the machine), nil: now. Local shards wait there for their parent's start; the parent
+        /// starts them there (`LocalShards`). Throwing ends the run before it started.
+        public var startClock: (@Sendable (String) throws -> UInt64?)?
+        /// Polled with `shouldStop`: true stops the run as Ctrl-C does (a local shard whose parent
+        /// is gone; a parent whose shard died or whose fleet failed an `abort_on_fail` threshold).
+        public var stopRequested: (@Sendable () -> Bool)?
 
         public init(folder: String) { self.folder = folder }
     }
@@ -47,6 +59,8 @@ public final class LiveRunner {
         public var durationS: Double
         public var online = 0, connecting = 0, backingOff = 0, gaveUp = 0, notJoined = 0
         public var connectsPerS = 0.0, disconnectsPerS = 0.0
+        /// Connects and disconnects since the start.
+        public var connects = 0, disconnects = 0
         public var handshakeP99Ms: Double?
         public var dbUtilization: Double?
         public var dbWaitS: Double?
@@ -56,6 +70,20 @@ public final class LiveRunner {
     }
 
     public struct Failure: Error, CustomStringConvertible { public var description: String }
+
+    /// The part of a run one process carries out. Local shards (`fleetsim run --processes N`)
+    /// split a run in two: one parent that holds the backend's side, and N shards that hold the
+    /// devices, all on one clock; `ReportMerge.merge(_:backend:)` joins their reports.
+    public enum Role: Sendable {
+        /// Devices and backend side: a run in one process (or a `--shard` of a Kubernetes Job).
+        case whole
+        /// The backend's side only, no devices: the embedded backend (or the hooks against the
+        /// target), its samples once per interval, the timeline's backend effects and milestones.
+        case backend
+        /// The devices only, against the parent's backend: no admin calls, hooks or scrapes; the
+        /// timeline's effects on its own devices, and milestones only for what they counted.
+        case devices
+    }
 
     public let scenario: Scenario
     public let options: Options
@@ -112,12 +140,16 @@ public final class LiveRunner {
                                     devices: plan.shardDeviceCount,
                                     thresholds: scenario.thresholds.map { ($0.metric, $0.expression) })
         if plan.shard.count > 1 { info.shard = plan.shard.description }
-        var observe = options.observe
+        if options.role == .backend { info.devices = 0 }
+        var observe = options.role == .devices ? [] : options.observe
         let url: String
         if let target = options.target {
             url = target
-            do { hookRunner = try HookRunner(hooks: scenario.live.hooks, logger: logger) } catch { throw Failure(description: "\(error)") }
+            if options.role != .devices {
+                do { hookRunner = try HookRunner(hooks: scenario.live.hooks, logger: logger) } catch { throw Failure(description: "\(error)") }
+            }
         } else {
+            guard options.role != .devices else { throw Failure(description: "a local shard needs its parent's target") }
             let b = try EmbeddedBackend.start(executable: options.executable, scenario: scenario, plan: plan,
                                               timeScale: options.timeScale, folder: options.folder, logLevel: logger.logLevel)
             backend = b
@@ -130,6 +162,7 @@ public final class LiveRunner {
 
         var configuration = WSConfiguration()
         configuration.headers = options.headers
+        configuration.sourceAddresses = options.sourceAddresses
         // The device's own deadlines (connect, handshake) decide; WSClient's are a backstop.
         let connectTimeout = plan.groups.map(\.behaviour.connectTimeout).max() ?? 10 * Time.second
         configuration.connectTimeout = .nanoseconds(max(Time.second, Int64(Double(connectTimeout) / options.timeScale)) * 2)
@@ -154,9 +187,15 @@ public final class LiveRunner {
         }
 
         let protocols = plan.groups.map { g in scenario.profiles[g.profile]?.protocolSpec ?? .default }
-        let clock = LiveClock(start: .now(), timeScale: options.timeScale)
+        let start: NIODeadline
+        do { start = try options.startClock?(url).map { NIODeadline.uptimeNanoseconds($0) } ?? .now() } catch {
+            throw Failure(description: "\(error)")
+        }
+        let clock = LiveClock(start: start, timeScale: options.timeScale)
         var partitions = Array(repeating: [Int](), count: max(1, options.eventLoops))
-        for (k, d) in plan.shardDevices.enumerated() { partitions[k % partitions.count].append(d) }
+        if options.role != .backend {
+            for (k, d) in plan.shardDevices.enumerated() { partitions[k % partitions.count].append(d) }
+        }
         let loops = (0..<partitions.count).map { _ in group.next() }
         let plan = self.plan, interval = scenario.interval
         let drivers = try zip(loops, partitions).map { loop, devices in
@@ -239,7 +278,7 @@ public final class LiveRunner {
                 if onInterval?(merged) == true { incomplete = nil; break runLoop }
                 if boundary >= scenario.duration { break runLoop }
             }
-            if shouldStop() {
+            if shouldStop() || options.stopRequested?() == true {
                 incomplete = "interrupted at t=\(Int(Time.seconds(now)))s of scenario time"
                 break
             }
@@ -278,6 +317,7 @@ public final class LiveRunner {
                 s.connectsPerS = Double(max(0, totalConnects - lastCounts.connects)) / dt
                 s.disconnectsPerS = Double(max(0, totalDisconnects - lastCounts.disconnects)) / dt
                 lastCounts = (totalConnects, totalDisconnects, Date())
+                (s.connects, s.disconnects) = (totalConnects, totalDisconnects)
                 s.online = census.online; s.connecting = census.connecting; s.backingOff = census.backingOff
                 s.gaveUp = census.gaveUp; s.notJoined = census.notJoined
                 s.handshakeP99Ms = merged.series.handshakeP99Ms.last ?? nil

@@ -52,15 +52,26 @@ struct TimelineInterpreter {
         /// The text, with what the effects counted: `devices` dropped or removed, a
         /// `feature-failure`'s error replies per group.
         func text(devices: Int = 0, errors: [Int] = []) -> String {
+            guard let c = counted(devices: devices, errors: errors) else {
+                if case .fixed(let s) = text { return prefix + s }
+                return prefix + "\(text)"
+            }
+            return LoadReport.Report.Milestone.fill(c.template, c.counts)
+        }
+
+        /// A counting text as a template (`{0}`, `{1}`… where the counts go) and its counts, so
+        /// that the shards of one run can add theirs (`Report.Milestone.template`); nil: a fixed text.
+        func counted(devices: Int = 0, errors: [Int] = []) -> (template: String, counts: [Int])? {
             switch text {
-            case .fixed(let s): return prefix + s
+            case .fixed: return nil
             case .sessionsDropped(let fraction):
-                return prefix + "network drops \(Int((fraction * 100).rounded()))% of sessions (\(devices) devices)"
+                return (prefix + "network drops \(Int((fraction * 100).rounded()))% of sessions ({0} devices)", [devices])
             case .devicesRemoved(let group):
-                return prefix + "\(devices) devices of group \(group) leave the fleet (powered off)"
+                return (prefix + "{0} devices of group \(group) leave the fleet (powered off)", [devices])
             case .featureErrors(let message, let groups):
-                let pairs = zip(groups, errors).map { "\($0) \($1)" }
-                return prefix + "\(message) failure over: error replies per group: " + (pairs.isEmpty ? "none" : pairs.joined(separator: ", "))
+                let pairs = zip(groups, errors).enumerated().map { k, pair in "\(pair.0) {\(k)}" }
+                return (prefix + "\(message) failure over: error replies per group: " + (pairs.isEmpty ? "none" : pairs.joined(separator: ", ")),
+                        Array(errors.prefix(groups.count)))
             }
         }
     }

@@ -221,6 +221,12 @@ public struct Recorder {
     /// A scheduled timeline event was applied (or a hook ran).
     public mutating func timeline(at now: Int64, _ detail: String) { milestone(.timeline, detail, at: now) }
 
+    /// A scheduled timeline event whose text counts what it did (`Report.Milestone.template`).
+    public mutating func timeline(at now: Int64, template: String, counts: [Int]) {
+        milestones.append(Report.Milestone(tS: Double(now) / 1e9, kind: .timeline, detail: Report.Milestone.fill(template, counts),
+                                           template: template, counts: counts))
+    }
+
     public mutating func milestone(_ kind: Report.Milestone.Kind, _ detail: String, at now: Int64) {
         milestones.append(Report.Milestone(tS: Double(now) / 1e9, kind: kind, detail: detail))
     }
