@@ -166,7 +166,9 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
         o.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         // The first Ctrl-C or SIGTERM stops the run gracefully (every device closes, the report is
         // written); a second one exits at once, with series.jsonl intact.
-        let latch = Signals.stopLatch()
+        // A local shard also receives its parent's group's signals: it stops once, cleanly, and
+        // writes its report, however often the user asks the parent.
+        let latch = Signals.stopLatch(second: localShard ? .ignore : .exitAtOnce)
         let display = StatusDisplay(enabled: !ci.quiet, name: s.name)
         o.notice = { display.note($0) }
         // A local shard's fleet is its parent's: the parent judges abort_on_fail on the whole.

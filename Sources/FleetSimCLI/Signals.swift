@@ -5,7 +5,8 @@ import Foundation
 import Glibc
 #endif
 
-/// SIGINT and SIGTERM for the whole process and every command, taken on the main thread with
+/// SIGINT, SIGTERM and SIGHUP (the terminal closed: a run in it still writes its report) for the
+/// whole process and every command, taken on the main thread with
 /// `sigwait` (`watchOnThisThread`) and counted as stop requests (`SignalRequests`: the same signal
 /// repeated within half a second is one request). A command asks for them with `stopLatch`: the
 /// first request releases the latch (a service group shuts down gracefully on it, `simulate` polls
@@ -23,7 +24,7 @@ import Glibc
 /// (killed by that signal), so a command that never thinks about signals still stops on Ctrl-C.
 enum Signals {
     /// The signals this type takes over.
-    static let termination: [Int32] = [SIGINT, SIGTERM]
+    static let termination: [Int32] = [SIGINT, SIGTERM, SIGHUP]
 
     /// What a second request does.
     enum SecondRequest {

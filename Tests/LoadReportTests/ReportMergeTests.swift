@@ -223,3 +223,74 @@ import Testing
 extension Report {
     fileprivate func milestones(_ kind: Milestone.Kind) -> [Milestone] { milestones.filter { $0.kind == kind } }
 }
+
+/// What local shards (`fleetsim run --processes N`) add to a merge: counted timeline milestones,
+/// mass disconnects seen by several shards, the backend's side as one more report, and following
+/// a `series.jsonl` as it grows.
+@Suite struct LocalShardMergeTests {
+    static func counted(_ t: Double, _ n: Int) -> Report.Milestone {
+        Report.Milestone(tS: t, kind: .timeline, detail: Report.Milestone.fill("network drops 10% of sessions ({0} devices)", [n]),
+                         template: "network drops 10% of sessions ({0} devices)", counts: [n])
+    }
+
+    @Test func aCountedMilestoneIsOneWithTheShardsCountsAdded() throws {
+        var shards = ReportMergeTests.shards()
+        shards[0].milestones = [Self.counted(60, 7), Report.Milestone(tS: 90, kind: .timeline, detail: "all gateways restarted")]
+        shards[1].milestones = [Self.counted(60, 5), Report.Milestone(tS: 90, kind: .timeline, detail: "all gateways restarted")]
+        shards[2].milestones = [Self.counted(60, 0), Self.counted(120, 3)]
+        let merged = try ReportMerge.merge(shards)
+        let timeline = merged.milestones.filter { $0.kind == .timeline }
+        #expect(timeline.map(\.detail) == ["network drops 10% of sessions (12 devices)", "all gateways restarted",
+                                           "network drops 10% of sessions (3 devices)"])
+        #expect(timeline[0].counts == [12])
+    }
+
+    @Test func oneEventSeenByEveryShardIsOneMassDisconnect() {
+        let a = [Report.MassDisconnect(tS: 100.2, cause: "lost", devices: 40, to50PctS: 3, to95PctS: 9),
+                 Report.MassDisconnect(tS: 130, cause: "lost", devices: 30, to50PctS: 1, to95PctS: 2)]
+        let b = [Report.MassDisconnect(tS: 100.5, cause: "lost", devices: 38, to50PctS: 4, to95PctS: nil),
+                 Report.MassDisconnect(tS: 100.6, cause: "drop-sessions", devices: 12, to50PctS: 1, to95PctS: 1)]
+        let joined = ReportMerge.joinedEpisodes([a, b], window: 10)
+        #expect(joined.count == 3)
+        #expect(joined[0].devices == 78 && joined[0].tS == 100.2)
+        #expect(abs(joined[0].to50PctS! - 4.3) < 1e-9)   // the slower shard, from the earlier start
+        #expect(joined[0].to95PctS == nil)               // one shard never got 95% back
+        #expect(joined[1].cause == "drop-sessions" && joined[1].devices == 12)
+        #expect(joined[2].tS == 130 && joined[2].devices == 30)
+    }
+
+    @Test func theBackendSideIsNotAShard() throws {
+        var shards = ReportMergeTests.shards()
+        shards[0].shard = "0/2"; shards[1].shard = "1/2"
+        var backend = shards[2]
+        backend.shard = nil
+        backend.summary.devices = 0
+        backend.incomplete = "interrupted"
+        let merged = try ReportMerge.merge(Array(shards.prefix(2)), backend: backend)
+        #expect(merged.summary.devices == 150)
+        #expect(merged.incomplete == "the backend's side: interrupted")
+        #expect(merged.series.dbUtilization == backend.series.dbUtilization)
+    }
+
+    @Test func aFollowedSeriesFileGrowsLineByLine() throws {
+        let path = NSTemporaryDirectory() + "series-\(UUID().uuidString).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let full = ReportMergeTests.shards()[0]
+        let info = Recorder.RunInfo(mode: full.mode, scenario: full.scenario, seed: full.seed, clockStart: nil, devices: 100, thresholds: [])
+        let log = try SeriesLog(path: path, info: info, intervalS: full.series.intervalS)
+        let reader = SeriesLog.Reader(path: path)
+        #expect(try reader.poll() == nil)
+        log.append(full.prefix(intervals: 1))
+        #expect(try reader.poll()?.series.online == [100])
+        // Half a line (a writer in the middle of its write) waits for the rest.
+        let handle = FileHandle(forWritingAtPath: path)!
+        handle.seekToEndOfFile()
+        handle.write(Data("{\"series\":".utf8))
+        #expect(try reader.poll()?.series.count == 1)
+        #expect(try reader.poll(final: true)?.series.count == 1)
+        try handle.close()
+        log.close()
+        #expect(full.prefix(intervals: 2).series.online == [100, 100])
+        #expect(full.prefix(intervals: 9).series == full.series)
+    }
+}
