@@ -118,6 +118,14 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
         if !localShard {
             let devices = FleetPlan(scenario: s, shard: .whole).deviceCount
             let perProcess = LocalShards.devicesPerProcess()
+            // The embedded backend's gateways are processes too: each holds its connections within
+            // the same descriptor limit (one at its limit stops accepting).
+            let gateways = max(1, s.backend.gateways.count)
+            if target == nil, devices > gateways * perProcess, !ci.quiet {
+                FileHandle.standardError.write(Data(("fleetsim run: warning: \(devices) devices on \(gateways) embedded gateway process\(gateways == 1 ? "" : "es"), "
+                    + "which hold about \(perProcess) connections each within the descriptor limit: set backend.gateways.count to at least "
+                    + "\(LocalShards.processesNeeded(devices: devices, perProcess: perProcess))\n").utf8))
+            }
             let needed = LocalShards.processesNeeded(devices: devices, perProcess: perProcess)
             let count = processes ?? (shard == nil && metricsListen == nil ? needed : 1)
             if count > 1 {

@@ -166,6 +166,8 @@ public final class LiveRunner {
         // The device's own deadlines (connect, handshake) decide; WSClient's are a backstop.
         let connectTimeout = plan.groups.map(\.behaviour.connectTimeout).max() ?? 10 * Time.second
         configuration.connectTimeout = .nanoseconds(max(Time.second, Int64(Double(connectTimeout) / options.timeScale)) * 2)
+        let handshakeTimeout = plan.groups.map(\.behaviour.handshakeTimeout).max() ?? 10 * Time.second
+        configuration.upgradeTimeout = .nanoseconds(max(Time.second, Int64(Double(handshakeTimeout) / options.timeScale)) * 2)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoops))
         defer { try? group.syncShutdownGracefully() }
         let client: WSClient
