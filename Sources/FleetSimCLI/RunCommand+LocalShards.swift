@@ -16,6 +16,7 @@ extension RunCommand {
         }
         if target != nil, let missing = LiveRunner.missingHookToken(s) { throw CLIFailure.input("\(scenario): \(missing)") }
         let folder = try options.folder(for: s.name)
+        try? FileManager.default.removeItem(atPath: folder + "/series.jsonl")   // an earlier run's, in a reused --out
         let backendFolder = folder + "/backend"
         try? FileManager.default.createDirectory(atPath: backendFolder, withIntermediateDirectories: true)
         var o = LiveRunner.Options(folder: backendFolder)

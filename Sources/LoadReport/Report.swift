@@ -371,14 +371,20 @@ public struct Report: Codable, Sendable {
         /// `series.handshake_p50_ms` and `_p99_ms`), so that shard reports merge their interval
         /// percentiles exactly; nil in a simulation's report.
         public var handshakeUsByInterval: [LatencyRecorder.Buckets]?
+        /// A live run's connect attempts in each scenario second that had any, `[second, count]`,
+        /// so that a merge of shards finds the fleet's busiest second exactly (the peak reconnect
+        /// rate); nil in a simulation's report.
+        public var connectAttemptsBySecond: [[Int64]]?
 
-        public init(handshakeUs: Histogram<UInt64>, byInterval: [LatencyRecorder.Buckets]? = nil) {
+        public init(handshakeUs: Histogram<UInt64>, byInterval: [LatencyRecorder.Buckets]? = nil, attemptsBySecond: [[Int64]]? = nil) {
             self.handshakeUs = handshakeUs
             handshakeUsByInterval = byInterval
+            connectAttemptsBySecond = attemptsBySecond
         }
 
         enum CodingKeys: String, CodingKey {
             case handshakeUs = "handshake_us", handshakeUsByInterval = "handshake_us_by_interval"
+            case connectAttemptsBySecond = "connect_attempts_by_second"
         }
     }
 

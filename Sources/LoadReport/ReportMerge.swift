@@ -18,9 +18,12 @@ import Histogram
 ///   (`histograms.handshake_us_by_interval`); when every shard's report has them, the merged
 ///   interval percentiles are those of all the shards' samples, computed as one run computes
 ///   them. Otherwise (a simulation's reports) they are the maximum of the shards' (an upper bound).
-/// - **bounds**: the peak reconnect rate is the sum of the shards' peaks (an upper bound: they
-///   need not be the same second). Within one run, the loops' seconds add exactly (`Recorder.absorb`).
-///   A mass disconnect seen by several shards (one cause, within half an interval, at most one
+/// - **the busiest second**: a live report keeps its connect attempts per second
+///   (`histograms.connect_attempts_by_second`); when every shard's has them, the shards' seconds
+///   add before the maximum, so the merged peak reconnect rate is the fleet's, as within one run
+///   the loops' seconds add (`Recorder.absorb`). Otherwise (simulations) it is the sum of the
+///   shards' peaks, an upper bound.
+/// - **bounds**: a mass disconnect seen by several shards (one cause, within half an interval, at most one
 ///   episode per shard) is one episode of all their devices; its times back to 50% and 95% are the
 ///   slowest shard's (an upper bound: when every shard is half back, so is the fleet).
 /// - Milestones: recorded events (the scheduled timeline, applied by every shard; crashes) are
@@ -70,7 +73,8 @@ public enum ReportMerge {
                             summary: summary, storm: mergedStorm(reports, summary: summary),
                             milestones: milestones, series: series,
                             thresholds: first.thresholds.map { Report.ThresholdResult(metric: $0.metric, expression: $0.expression) },
-                            histograms: Report.Histograms(handshakeUs: histogram, byInterval: mergedIntervals(reports)))
+                            histograms: Report.Histograms(handshakeUs: histogram, byInterval: mergedIntervals(reports),
+                                                          attemptsBySecond: mergedAttemptsBySecond(reports)))
         func name(_ i: Int) -> String {
             guard i < shards.count else { return "the backend's side" }
             return shards[i].shard.map { "shard \($0)" } ?? "shard report \(i + 1)"
@@ -210,7 +214,18 @@ public enum ReportMerge {
     static func mergedStorm(_ reports: [Report], summary: Report.Summary) -> Report.Storm {
         let episodes = joinedEpisodes(reports.map(\.storm.massDisconnects), window: (reports.first?.series.intervalS ?? 0) / 2)
         return ReportRules.storm(episodes: episodes, attempts: summary.connectAttempts, connects: summary.connects,
-                                 peakReconnectRatePerS: reports.reduce(0) { $0 + $1.storm.peakReconnectRatePerS })
+                                 peakReconnectRatePerS: mergedAttemptsBySecond(reports).map { Double($0.map { $0[1] }.max() ?? 0) }
+                                    ?? reports.reduce(0) { $0 + $1.storm.peakReconnectRatePerS })
+    }
+
+    /// Every shard's connect attempts per second added, second by second, when each report has
+    /// them (live reports): the fleet's busiest second is then exact.
+    static func mergedAttemptsBySecond(_ reports: [Report]) -> [[Int64]]? {
+        let all = reports.map(\.histograms.connectAttemptsBySecond)
+        guard !all.contains(where: { $0 == nil }) else { return nil }
+        var sum: [Int64: Int64] = [:]
+        for shard in all { for pair in shard! where pair.count == 2 { sum[pair[0], default: 0] += pair[1] } }
+        return sum.sorted { $0.key < $1.key }.map { [$0.key, $0.value] }
     }
 
     /// One cause's episodes of different shards within `window` seconds of the first are one
@@ -282,6 +297,7 @@ extension Report {
         if let byInterval = histograms.handshakeUsByInterval { r.histograms.handshakeUsByInterval = Array(byInterval.prefix(n)) }
         let end = s.tS.last ?? 0
         r.milestones = milestones.filter { $0.tS <= end }
+        r.histograms.connectAttemptsBySecond = histograms.connectAttemptsBySecond?.filter { Double($0[0]) < end }
         return r
     }
 }

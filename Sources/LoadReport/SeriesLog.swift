@@ -40,14 +40,20 @@ public final class SeriesLog {
         var handshakeUs: [[UInt64]]
         /// This interval's handshakes (`Report.Histograms.handshakeUsByInterval`).
         var intervalHandshakeUs: LatencyRecorder.Buckets?
+        /// Connect attempts of the seconds done since the last line, `[second, count]`
+        /// (`Report.Histograms.connectAttemptsBySecond`; a second is done two seconds after it began).
+        var attemptsBySecond: [[Int64]]?
         enum CodingKeys: String, CodingKey {
             case series, milestones, summary, storm
             case handshakeUs = "handshake_us", intervalHandshakeUs = "interval_handshake_us"
+            case attemptsBySecond = "attempts_by_second"
         }
     }
 
     private let handle: FileHandle
     private var written = 0
+    /// Entries of `connectAttemptsBySecond` already written.
+    private var secondsWritten = 0
     private let encoder = JSONEncoder()
 
     public init(path: String, info: Recorder.RunInfo, intervalS: Double) throws {
@@ -77,8 +83,16 @@ public final class SeriesLog {
             row.handshakeP50Ms = [report.series.handshakeP50Ms[i]]; row.handshakeP99Ms = [report.series.handshakeP99Ms[i]]
             let buckets = report.histograms.handshakeUs.recordedValues().map { [$0.value, $0.count] }
             let byInterval = report.histograms.handshakeUsByInterval
+            var seconds: [[Int64]]?
+            if let all = report.histograms.connectAttemptsBySecond {
+                let end = Int64(report.series.tS[i].rounded(.down)) - 2
+                let done = all[secondsWritten...].prefix { $0[0] <= end }
+                seconds = Array(done)
+                secondsWritten += done.count
+            }
             write(Line(series: row, milestones: report.milestones, summary: report.summary, storm: report.storm,
-                       handshakeUs: buckets, intervalHandshakeUs: byInterval.flatMap { i < $0.count ? $0[i] : nil }))
+                       handshakeUs: buckets, intervalHandshakeUs: byInterval.flatMap { i < $0.count ? $0[i] : nil },
+                       attemptsBySecond: seconds))
             written += 1
         }
     }
@@ -111,6 +125,7 @@ public final class SeriesLog {
         private var series: Report.Series?
         private var last: Line?
         private var byInterval: [LatencyRecorder.Buckets]? = []
+        private var attemptsBySecond: [[Int64]]? = []
         private var lineNumber = 0
 
         public init(path: String) { self.path = path }
@@ -167,6 +182,7 @@ public final class SeriesLog {
             series!.pendingHandshakes += s.pendingHandshakes; series!.backendMemoryBytes += s.backendMemoryBytes
             series!.handshakeP50Ms += s.handshakeP50Ms; series!.handshakeP99Ms += s.handshakeP99Ms
             if let b = r.intervalHandshakeUs { byInterval?.append(b) } else { byInterval = nil }
+            if let a = r.attemptsBySecond { attemptsBySecond? += a } else { attemptsBySecond = nil }
             last = r
         }
 
@@ -176,7 +192,8 @@ public final class SeriesLog {
                                 summary: last.summary, storm: last.storm, milestones: last.milestones,
                                 series: series,
                                 thresholds: header.thresholds.map { Report.ThresholdResult(metric: $0[0], expression: $0[1]) },
-                                histograms: Report.Histograms(handshakeUs: SeriesLog.histogram(last.handshakeUs), byInterval: byInterval))
+                                histograms: Report.Histograms(handshakeUs: SeriesLog.histogram(last.handshakeUs), byInterval: byInterval,
+                                                              attemptsBySecond: attemptsBySecond))
             report.shard = header.shard
             return report
         }

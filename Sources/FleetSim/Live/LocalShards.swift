@@ -104,6 +104,8 @@ public final class LocalShards: @unchecked Sendable {  // mutable state guarded 
     public func start(deviceURL: String, timeout: Double = 120) throws -> UInt64 {
         for s in shards {
             try? FileManager.default.createDirectory(atPath: s.folder, withIntermediateDirectories: true)
+            // An earlier run's files in a reused --out would be followed, or merged, as this run's.
+            for file in ["series.jsonl", "report.json", "report.md", "report.html"] { try? FileManager.default.removeItem(atPath: s.folder + "/" + file) }
             _ = FileManager.default.createFile(atPath: s.folder + "/run.log", contents: nil)
             s.process.executableURL = URL(fileURLWithPath: executable)
             s.process.arguments = arguments(s.index, deviceURL)

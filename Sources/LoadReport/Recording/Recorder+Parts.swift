@@ -92,6 +92,9 @@ extension Recorder {
         }
         // A second that began before this hand-over may go on in the next one; older ones are done.
         let done = now / 1_000_000_000 - 1
+        if keepsIntervalHistograms {
+            doneSeconds += recentSeconds.filter { $0.key < done }.sorted { $0.key < $1.key }.map { [$0.key, Int64($0.value)] }
+        }
         recentSeconds = recentSeconds.filter { $0.key >= done }
         self.losses.window = window
         joinLosses(losses.sorted { $0.t < $1.t }, returns.sorted { $0.backAt < $1.backAt }, now: now, final: final)

@@ -117,6 +117,8 @@ public struct Recorder {
     @usableFromInline var attemptSeconds: [SecondCount] = []
     /// The coordinator's: attempts per recent second, summed over the loops.
     var recentSeconds: [Int64: Int] = [:]
+    /// The coordinator's, when it `keepsIntervalHistograms`: every second done, in order.
+    var doneSeconds: [[Int64]] = []
     /// The coordinator's: losses found in the loops' parts, joined into mass disconnects.
     var losses = LossClusters()
     @usableFromInline var intervalPeakMemory: Int64 = 0
@@ -329,6 +331,12 @@ public struct Recorder {
 
     // MARK: Report
 
+    /// The fleet's connect attempts per second so far (`Report.Histograms.connectAttemptsBySecond`):
+    /// the seconds done, then the recent ones (their counts may still grow).
+    var attemptsBySecond: [[Int64]] {
+        doneSeconds + recentSeconds.sorted { $0.key < $1.key }.map { [$0.key, Int64($0.value)] }
+    }
+
     /// The report of everything recorded so far; `durationS` is the scenario time covered.
     /// Counts of the interval still open are included in the totals, not in the series.
     public func report(_ info: RunInfo, durationS: Double, eventsProcessed: UInt64? = nil, wallS: Double? = nil) -> Report {
@@ -357,7 +365,8 @@ public struct Recorder {
                             summary: summary, storm: storm, milestones: sortedMilestones, series: series,
                             thresholds: info.thresholds.map { Report.ThresholdResult(metric: $0.metric, expression: $0.expression) },
                             histograms: Report.Histograms(handshakeUs: histogram,
-                                                          byInterval: keepsIntervalHistograms ? intervalHistograms : nil))
+                                                          byInterval: keepsIntervalHistograms ? intervalHistograms : nil,
+                                                          attemptsBySecond: keepsIntervalHistograms ? attemptsBySecond : nil))
         report.shard = info.shard
         return report
     }
