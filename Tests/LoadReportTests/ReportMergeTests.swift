@@ -259,6 +259,22 @@ extension Report {
         #expect(joined[2].tS == 130 && joined[2].devices == 30)
     }
 
+    /// Each shard's busiest second is not the fleet's: with their seconds kept, the merge adds
+    /// them before the maximum.
+    @Test func theBusiestSecondIsTheFleets() throws {
+        var shards = Array(ReportMergeTests.shards().prefix(2))
+        shards[0].histograms.connectAttemptsBySecond = [[10, 50], [11, 90], [12, 10]]
+        shards[0].storm.peakReconnectRatePerS = 90
+        shards[1].histograms.connectAttemptsBySecond = [[10, 70], [12, 80]]
+        shards[1].storm.peakReconnectRatePerS = 80
+        let merged = try ReportMerge.merge(shards)
+        #expect(merged.storm.peakReconnectRatePerS == 120)   // second 10: 50 + 70; not 90 + 80
+        #expect(merged.histograms.connectAttemptsBySecond == [[10, 120], [11, 90], [12, 90]])
+        // A report without them (a simulation's): the sum of the peaks, an upper bound.
+        shards[1].histograms.connectAttemptsBySecond = nil
+        #expect(try ReportMerge.merge(shards).storm.peakReconnectRatePerS == 170)
+    }
+
     @Test func theBackendSideIsNotAShard() throws {
         var shards = ReportMergeTests.shards()
         shards[0].shard = "0/2"; shards[1].shard = "1/2"
