@@ -66,6 +66,9 @@ import Testing
         #expect(shards.map { $0["shard"] as? String } == ["0/2", "1/2"])
         #expect(shards.map { ($0["summary"] as! [String: Any])["devices"] as? Int } == [151, 150])
         #expect(shards.allSatisfy { ($0["thresholds"] as! [[String: Any]])[0]["ok"] as? Bool == false })
+        // The fleet's handshake histogram holds every shard's handshakes, no more, no fewer.
+        func handshakes(_ r: [String: Any]) -> Int { ((r["summary"] as! [String: Any])["handshake_ms"] as! [String: Any])["count"] as! Int }
+        #expect(handshakes(b) == shards.map(handshakes).reduce(0, +) && handshakes(b) == sb["connects"] as! Int)
 
         // The drop: one milestone whose count is the shards' counts added; the restart once.
         let milestones = b["milestones"] as! [[String: Any]]
