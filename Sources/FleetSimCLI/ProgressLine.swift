@@ -1,3 +1,4 @@
+import FleetSim
 import Foundation
 
 /// Where a command's progress goes: standard error, redrawn in place on a terminal, plain lines
@@ -6,9 +7,11 @@ struct ProgressOutput {
     let enabled: Bool
     let isTTY = isatty(STDERR_FILENO) != 0
 
+    /// A plain `write(2)`, errors ignored: after a hang-up (the terminal closed) the terminal answers
+    /// EIO, which must not end a run that is about to write its report (FileHandle traps on it).
     func write(_ text: String) {
         guard enabled else { return }
-        FileHandle.standardError.write(Data(text.utf8))
+        LocalShardLink.writeIgnoringErrors(STDERR_FILENO, text)
     }
 
     func note(_ text: String) { write(text + "\n") }

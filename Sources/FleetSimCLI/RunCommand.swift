@@ -31,7 +31,7 @@ struct RunCommand: AsyncParsableCommand, LoggingCommand {
         others stop, and the report is incomplete (exit 3).
 
         Writes series.jsonl as it goes (one line per interval, flushed), then report.json, \
-        report.md and report.html. Ctrl-C or SIGTERM closes every device and writes the report of \
+        report.md and report.html. Ctrl-C, SIGTERM or SIGHUP (the terminal closed) closes every device and writes the report of \
         what was measured (exit 3); a second Ctrl-C exits at once with series.jsonl intact \
         (`fleetsim report series.jsonl` rebuilds a report from it); the same signal repeated within \
         half a second, as `timeout` sends it, counts once. Exit codes as `simulate`.

@@ -279,12 +279,26 @@ public final class LocalShardLink: @unchecked Sendable {  // `closed` guarded by
     private let lock = NSLock()
     private var closed = false
 
-    public init() {}
+    /// A shard writes to its parent through a pipe: a parent gone must not end it (SIGPIPE) before
+    /// it has written its report.
+    public init() { signal(SIGPIPE, SIG_IGN) }
+
+    /// `text` written to `fd` with plain `write(2)` calls; errors (a closed pipe, a hung-up
+    /// terminal) are ignored, where `FileHandle.write` would trap.
+    public static func writeIgnoringErrors(_ fd: Int32, _ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            bytes = bytes.dropFirst(n)
+        }
+    }
 
     /// Says `ready`, waits for the parent's `start N`, then watches standard input for its end.
     /// Returns the start (`NIODeadline.uptimeNanoseconds`) once it has come.
     public func waitForStart() throws -> UInt64 {
-        FileHandle.standardOutput.write(Data("ready\n".utf8))
+        Self.writeIgnoringErrors(STDOUT_FILENO, "ready\n")
         guard let line = readLine(strippingNewline: true) else { throw LocalShards.Failure(description: "the parent closed the shard's input before the start") }
         guard line.hasPrefix("start "), let start = UInt64(line.dropFirst(6)) else {
             throw LocalShards.Failure(description: "expected \"start N\" from the parent, got \"\(line)\"")
@@ -308,6 +322,6 @@ public final class LocalShardLink: @unchecked Sendable {  // `closed` guarded by
         var status = LocalShards.ShardStatus()
         (status.online, status.connecting, status.backingOff, status.gaveUp, status.notJoined) = (s.online, s.connecting, s.backingOff, s.gaveUp, s.notJoined)
         (status.connects, status.disconnects) = (s.connects, s.disconnects)
-        FileHandle.standardOutput.write(Data((status.line + "\n").utf8))
+        Self.writeIgnoringErrors(STDOUT_FILENO, status.line + "\n")
     }
 }
